@@ -1,0 +1,125 @@
+"""Opens the parts of one deployment from its settings: bus, store, keys, clients, materialiser.
+
+Today that is the embedded default (a SQLite log and a chDB store under the data directory); the
+CLI and the demo only talk to this module, so other buses and stores plug in here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+from consumers.data_dir import DataDirLock
+from consumers.key_registry import ensure_root_key, register_producer, root_public_key
+from consumers.materialiser import Materialiser
+from consumers.settings import Settings
+from consumers.store.embedded import EmbeddedStore
+from producers.client import AuditClient
+from producers.signing import SigningKey
+from producers.transports.embedded_log import EmbeddedLog, EmbeddedLogWriter
+
+
+class Deployment:
+    """Everything one CLI command needs, opened lazily and closed together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock: DataDirLock | None = None
+        self._log: EmbeddedLog | None = None
+        self._writer: EmbeddedLogWriter | None = None
+        self._store: EmbeddedStore | None = None
+        self._clients: list[AuditClient] = []
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    @property
+    def log(self) -> EmbeddedLog:
+        if self._log is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._log = EmbeddedLog(self.settings.bus_path, partitions=self.settings.partitions)
+        return self._log
+
+    @property
+    def writer(self) -> EmbeddedLogWriter:
+        if self._writer is None:
+            self._writer = self.log.writer()
+        return self._writer
+
+    def store(self) -> EmbeddedStore:
+        """The store, opened once; takes the data directory's lock first."""
+        if self._store is None:
+            if self._lock is None:
+                self._lock = DataDirLock(self.data_dir).acquire()
+            self._store = EmbeddedStore(self.settings.store_path, self.settings.database)
+            self._store.migrate()
+        return self._store
+
+    def root_key(self) -> SigningKey:
+        s = self.settings
+        return ensure_root_key(s.root_key_path, s.root_public_key_path)
+
+    def producer_key(self, producer_id: str) -> SigningKey:
+        return register_producer(
+            root=self.root_key(),
+            bus=self.writer,
+            topic=self.settings.keys_topic,
+            keys_dir=self.settings.keys_dir,
+            producer_id=producer_id,
+        )
+
+    def client(self, service_id: str, producer_id: str) -> AuditClient:
+        """An audit client for ``producer_id``, its key registered on first use."""
+        s = self.settings
+        client = AuditClient(
+            service_id=service_id,
+            producer_id=producer_id,
+            key=self.producer_key(producer_id),
+            bus=self.writer,
+            topic=s.events_topic,
+            state_dir=s.producer_state_dir,
+            batch_size=s.batch_size,
+            linger=s.linger_ms / 1000,
+        )
+        self._clients.append(client)
+        return client
+
+    def materialiser(self) -> Materialiser:
+        s = self.settings
+        if not s.root_public_key_path.exists():
+            self.root_key()  # the embedded default makes its trust anchor on first use
+        return Materialiser(
+            store=self.store(),
+            events=self.log.reader(s.consumer_group, [s.events_topic]),
+            keys=self.log.reader(f"{s.consumer_group}.keys", [s.keys_topic]),
+            root_public_key=root_public_key(s.root_public_key_path),
+        )
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,259 @@
+"""The materialiser: reads signed batches from the bus, verifies them, writes them to the store.
+
+For each message, in bus order: verify (see :mod:`consumers.verification`); write the accepted
+batch's rows (typed tables, then ``events``, then ``batches`` last) or the refused message to
+``quarantine`` (after its chain finding, if any); and only when every message of a poll is
+written, commit the bus position. Each insert carries a token derived from the message's
+position, so a crash anywhere in between is repaired by processing the same messages again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from consumers.chain import AcceptedBatch, ChainHead, ChainTracker
+from consumers.keyring import KeyRejected, Keyring
+from consumers.rows import BusPosition, batch_rows, us_to_datetime
+from consumers.store.base import Store
+from consumers.store.tables import CHAIN_FINDINGS, KEYS, QUARANTINE
+from consumers.verification import BatchVerifier, Verdict
+from producers.codec import SchemaCatalogue, default_catalogue
+from producers.signing import KeyRegistration
+from producers.transports.base import BusMessage, BusReader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MaterialiseStats:
+    batches_accepted: int = 0
+    events_materialised: int = 0
+    messages_quarantined: int = 0
+    events_quarantined: int = 0
+    chain_findings: int = 0
+    keys_registered: int = 0
+    redelivered_skipped: int = 0
+
+    def add(self, other: MaterialiseStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class Materialiser:
+    """Owns the read side of one consumer group; one instance per process."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        events: BusReader,
+        keys: BusReader,
+        root_public_key: bytes,
+        catalogue: SchemaCatalogue | None = None,
+        before_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._events = events
+        self._keys = keys
+        self._catalogue = catalogue or default_catalogue()
+        self._before_commit = before_commit
+        self._db = store.database
+        self.stats = MaterialiseStats()
+        store.migrate()
+        self._keyring = Keyring(root_public_key)
+        # The registry is small and compacted: read it whole at every start.
+        self._keys.seek_to_beginning()
+        self._chain = ChainTracker(self._load_heads(), self._accepted_batch)
+        self._verifier = BatchVerifier(self._catalogue, self._keyring, self._chain)
+        self._processed: dict[tuple[str, int], set[int]] = {}
+
+    # -- start-up state, read back from the store ------------------------------------------
+
+    def _load_heads(self) -> dict[str, ChainHead]:
+        result = self._store.query(
+            f"""
+            SELECT producer_id, argMax(sequence, offset), hex(argMax(digest, offset))
+            FROM (
+                SELECT producer_id, sequence, digest, offset FROM {self._db}.batches
+                UNION ALL
+                SELECT assumeNotNull(producer_id), assumeNotNull(sequence),
+                       assumeNotNull(digest), offset
+                FROM {self._db}.quarantine WHERE advances_chain
+            )
+            GROUP BY producer_id
+            """
+        )
+        return {p: ChainHead(int(s), bytes.fromhex(d)) for p, s, d in result.rows}
+
+    def _accepted_batch(self, producer_id: str, sequence: int) -> AcceptedBatch | None:
+        result = self._store.query(
+            f"SELECT hex(digest), topic, partition, offset FROM {self._db}.batches "
+            "WHERE producer_id = {p:String} AND sequence = {s:UInt64} LIMIT 1",
+            {"p": producer_id, "s": sequence},
+        )
+        if not result.rows:
+            return None
+        digest, topic, partition, offset = result.rows[0]
+        return AcceptedBatch(bytes.fromhex(digest), topic, int(partition), int(offset))
+
+    def _already_processed(self, message: BusMessage) -> bool:
+        """True for a message written before a crash but not committed: it must not count twice."""
+        tp = (message.topic, message.partition)
+        if tp not in self._processed:
+            start = self._events.committed(*tp) or 0
+            params = {"t": message.topic, "p": message.partition, "o": start}
+            where = "topic = {t:String} AND partition = {p:UInt32} AND offset >= {o:UInt64}"
+            result = self._store.query(
+                f"SELECT offset FROM {self._db}.batches WHERE {where} "
+                f"UNION ALL SELECT offset FROM {self._db}.quarantine WHERE {where}",
+                params,
+            )
+            self._processed[tp] = {int(r[0]) for r in result.rows}
+        return message.offset in self._processed[tp]
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run_once(self, max_messages: int = 200, timeout_s: float = 0.0) -> MaterialiseStats:
+        """Read and settle one poll's worth of messages; returns what this poll did."""
+        step = MaterialiseStats()
+        self._settle_keys(step)
+        messages = self._events.poll(max_messages=max_messages, timeout_s=timeout_s)
+        for message in messages:
+            if self._already_processed(message):
+                # Its rows and its chain step are already in the store (read back at start-up).
+                step.redelivered_skipped += 1
+                continue
+            self._settle(message, self._verifier.verify(message), step)
+        if messages:
+            if self._before_commit is not None:
+                self._before_commit()
+            self._events.commit(_next_positions(messages))
+        self.stats.add(step)
+        return step
+
+    def run_until_idle(
+        self, progress: Callable[[MaterialiseStats], None] | None = None
+    ) -> MaterialiseStats:
+        """Process everything on the bus now, then return the totals."""
+        total = MaterialiseStats()
+        while True:
+            step = self.run_once()
+            total.add(step)
+            if progress is not None:
+                progress(total)
+            if step == MaterialiseStats():
+                return total
+
+    def _settle_keys(self, step: MaterialiseStats) -> None:
+        while True:
+            messages = self._keys.poll(max_messages=500)
+            if not messages:
+                return
+            for message in messages:
+                position = _position(message)
+                try:
+                    reg = self._keyring.admit(message.value)
+                except KeyRejected as exc:
+                    self._quarantine(message, exc.reason, exc.detail, None, step)
+                    continue
+                self._store.insert(KEYS, [_key_row(reg)], token=position.token(KEYS))
+                step.keys_registered += 1
+
+    def _settle(self, message: BusMessage, verdict: Verdict, step: MaterialiseStats) -> None:
+        position = _position(message)
+        batch = verdict.batch
+        if verdict.accepted and batch is not None:
+            rows = batch_rows(batch, verdict.events, position)
+            # ``batches`` is last: its row is the mark that the whole batch is in.
+            for table, table_rows in sorted(
+                rows.by_table.values(), key=lambda item: item[0].name == "batches"
+            ):
+                self._store.insert(table, table_rows, token=position.token(table))
+            self._chain.advance(batch)
+            step.batches_accepted += 1
+            step.events_materialised += len(batch.events)
+            return
+        chain = verdict.chain
+        if chain is not None and not chain.ok and batch is not None:
+            finding = {
+                "producer_id": batch.producer_id,
+                "kind": chain.kind,
+                "expected_sequence": chain.expected_sequence,
+                "got_sequence": batch.sequence,
+                "detail": chain.detail,
+                "topic": position.topic,
+                "partition": position.partition,
+                "offset": position.offset,
+                "received_at": us_to_datetime(position.timestamp_us),
+            }
+            self._store.insert(CHAIN_FINDINGS, [finding], token=position.token(CHAIN_FINDINGS))
+            step.chain_findings += 1
+        self._quarantine(message, verdict.reason or "rejected", verdict.detail, verdict, step)
+        if batch is not None and verdict.advances_chain:
+            self._chain.advance(batch)
+
+    def _quarantine(
+        self,
+        message: BusMessage,
+        reason: str,
+        detail: str,
+        verdict: Verdict | None,
+        step: MaterialiseStats,
+    ) -> None:
+        position = _position(message)
+        batch = verdict.batch if verdict is not None else None
+        row: dict[str, Any] = {
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "received_at": us_to_datetime(message.timestamp_us),
+            "reason": reason,
+            "detail": detail,
+            "producer_id": batch.producer_id if batch else None,
+            "key_id": batch.key_id if batch else None,
+            "sequence": batch.sequence if batch else None,
+            "digest": batch.digest if batch else None,
+            "advances_chain": bool(verdict and verdict.advances_chain),
+            "message": message.value,
+        }
+        self._store.insert(QUARANTINE, [row], token=position.token(QUARANTINE))
+        log.warning(
+            "quarantined %s/%s/%s: %s: %s",
+            *position.token(QUARANTINE).split("/")[:3],
+            reason,
+            detail,
+        )
+        step.messages_quarantined += 1
+        step.events_quarantined += len(batch.events) if batch else 0
+
+
+def _position(message: BusMessage) -> BusPosition:
+    return BusPosition(message.topic, message.partition, message.offset, message.timestamp_us)
+
+
+def _next_positions(messages: list[BusMessage]) -> dict[tuple[str, int], int]:
+    positions: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic, m.partition)
+        positions[key] = max(positions.get(key, 0), m.offset + 1)
+    return positions
+
+
+def _key_row(reg: KeyRegistration) -> dict[str, Any]:
+    def opt(us: int | None) -> Any:
+        return None if us is None else us_to_datetime(us)
+
+    return {
+        "key_id": reg.key_id,
+        "producer_id": reg.producer_id,
+        "public_key": reg.public_key,
+        "valid_from": us_to_datetime(reg.valid_from_us),
+        "valid_until": opt(reg.valid_until_us),
+        "revoked_at": opt(reg.revoked_at_us),
+        "registered_at": us_to_datetime(reg.registered_at_us),
+        "root_key_id": reg.root_key_id,
+        "signature": reg.signature,
+    }

@@ -1,0 +1,178 @@
+"""Turns one verified batch into the rows of every table it touches (the message processor).
+
+Pure functions of the batch and its bus position: the same batch always gives the same rows,
+which is what makes a replayed store identical and a retried insert deduplicable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from consumers.store.tables import BATCHES, EVENTS, FAMILY_TABLES, Table
+from producers.batch import SignedBatch
+from producers.merkle import leaf_hash
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def us_to_datetime(us: int) -> datetime:
+    """Microseconds since the epoch as an exact UTC datetime (no float rounding)."""
+    return EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(frozen=True)
+class BusPosition:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_us: int
+
+    def token(self, table: Table) -> str:
+        """The insert deduplication token of this message's rows in ``table``."""
+        return f"{self.topic}/{self.partition}/{self.offset}/{table.name}"
+
+
+@dataclass(frozen=True)
+class DecodedEvent:
+    schema: str
+    fingerprint: bytes
+    record: Mapping[str, Any]
+    raw: bytes
+
+
+@dataclass
+class BatchRows:
+    by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = field(default_factory=dict)
+
+    def add(self, table: Table, row: dict[str, Any]) -> None:
+        self.by_table.setdefault(table.name, (table, []))[1].append(row)
+
+
+def _head(record: Mapping[str, Any]) -> dict[str, Any]:
+    head = record["head"]
+    return {
+        "event_id": head["event_id"],
+        "occurred_at": head["occurred_at"],
+        "service_id": head["service_id"],
+        "producer_id": head["producer_id"],
+    }
+
+
+def _report(report: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "reported": report["reported"],
+        "authority": report["authority"],
+        "report_reference": report["reference"],
+        "reported_at": report["reported_at"],
+    }
+
+
+def generation_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    label = record["implicit_label"] or {}
+    row = {k: v for k, v in record.items() if k not in ("head", "implicit_label")}
+    return {
+        **_head(record),
+        **row,
+        "implicit_label": bool(label),
+        "label_value": label.get("label"),
+        "content_producer": label.get("content_producer"),
+        "produce_id": label.get("produce_id"),
+        "reserved_code1": label.get("reserved_code1"),
+    }
+
+
+def moderation_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    rect = record["rectification"] or {}
+    complaint = record["complaint"] or {}
+    skip = ("head", "rectification", "complaint", "authority_report")
+    return {
+        **_head(record),
+        "event_type": record["head"]["event_type"],
+        **{k: v for k, v in record.items() if k not in skip},
+        "rectification_ticket": rect.get("ticket_id"),
+        "rectification_opened_at": rect.get("opened_at"),
+        "rectification_due_at": rect.get("due_at"),
+        "rectification_closed_at": rect.get("closed_at"),
+        **_report(record["authority_report"]),
+        "complaint_id": complaint.get("complaint_id"),
+        "complaint_channel": complaint.get("channel"),
+        "complaint_received_at": complaint.get("received_at"),
+        "complaint_due_by": complaint.get("due_by"),
+        "complaint_handled_at": complaint.get("handled_at"),
+        "complaint_feedback_at": complaint.get("feedback_at"),
+    }
+
+
+def sanction_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    skip = ("head", "authority_report")
+    return {
+        **_head(record),
+        **{k: v for k, v in record.items() if k not in skip},
+        **_report(record["authority_report"]),
+    }
+
+
+def data_handling_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    event_type = record["head"]["event_type"]
+    detail = record.get(event_type)
+    if not isinstance(detail, Mapping):
+        raise ValueError(f"data-handling event of type {event_type} has no {event_type} detail")
+    others = [k for k, v in record.items() if k not in ("head", "subject", event_type) and v]
+    if others:
+        raise ValueError(f"data-handling event of type {event_type} also sets {others}")
+    return {**_head(record), "event_type": event_type, "subject": record["subject"], **detail}
+
+
+FAMILY_ROWS = {
+    "aigc.audit.Generation": generation_row,
+    "aigc.audit.ModerationAction": moderation_row,
+    "aigc.audit.UserSanction": sanction_row,
+    "aigc.audit.DataHandling": data_handling_row,
+}
+
+
+def batch_rows(batch: SignedBatch, events: list[DecodedEvent], position: BusPosition) -> BatchRows:
+    """Rows for ``events`` (the decoded ``batch.events``, in order) and for the batch itself."""
+    rows = BatchRows()
+    for index, event in enumerate(events):
+        head = event.record["head"]
+        family_table = FAMILY_TABLES[event.schema]
+        rows.add(family_table, FAMILY_ROWS[event.schema](event.record))
+        rows.add(
+            EVENTS,
+            {
+                "event_id": head["event_id"],
+                "event_type": head["event_type"],
+                "family": event.schema,
+                "occurred_at": head["occurred_at"],
+                "service_id": head["service_id"],
+                "producer_id": head["producer_id"],
+                "schema_version": head["schema_version"],
+                "schema_fingerprint": event.fingerprint,
+                "batch_sequence": batch.sequence,
+                "leaf_index": index,
+                "leaf_hash": leaf_hash(event.raw),
+                "event_bytes": event.raw,
+            },
+        )
+    rows.add(
+        BATCHES,
+        {
+            "producer_id": batch.producer_id,
+            "sequence": batch.sequence,
+            "key_id": batch.key_id,
+            "prev_digest": batch.prev_digest,
+            "digest": batch.digest,
+            "created_at": us_to_datetime(batch.created_at_us),
+            "event_count": len(batch.events),
+            "merkle_root": batch.merkle_root,
+            "signature": batch.signature,
+            "topic": position.topic,
+            "partition": position.partition,
+            "offset": position.offset,
+        },
+    )
+    return rows

@@ -1,0 +1,102 @@
+"""Configuration: defaults, then a TOML file, then environment variables (highest).
+
+With no configuration at all the platform runs embedded under ``./.aigc-audit``. The file is
+``$AIGC_AUDIT_CONFIG`` if set, else ``./aigc-audit.toml`` if present. Environment variables are
+``AIGC_AUDIT_<FIELD>`` in upper case, e.g. ``AIGC_AUDIT_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from producers.client import EVENTS_TOPIC
+
+CONFIG_ENV = "AIGC_AUDIT_CONFIG"
+DEFAULT_CONFIG_FILE = Path("aigc-audit.toml")
+
+
+class SettingsError(Exception):
+    """The configuration cannot be read or does not validate; the message is one line."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Path(".aigc-audit")
+    bus: Literal["embedded"] = "embedded"
+    events_topic: str = EVENTS_TOPIC
+    keys_topic: str = "aigc-audit.keys"
+    partitions: int = Field(default=1, ge=1, le=1024)
+    consumer_group: str = "aigc-audit-materialiser"
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    linger_ms: int = Field(default=200, ge=0)
+    database: str = Field(default="audit", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @property
+    def bus_path(self) -> Path:
+        return self.data_dir / "bus.sqlite3"
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "store"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def root_key_path(self) -> Path:
+        return self.keys_dir / "root.key"
+
+    @property
+    def root_public_key_path(self) -> Path:
+        return self.keys_dir / "root.pub"
+
+    @property
+    def producer_state_dir(self) -> Path:
+        return self.data_dir / "producers"
+
+
+def load_settings(
+    config_file: Path | None = None, environ: dict[str, str] | None = None, **overrides: object
+) -> Settings:
+    """Settings from defaults, then the config file, the environment and overrides (highest)."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+    path = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    if path is None and DEFAULT_CONFIG_FILE.is_file():
+        path = DEFAULT_CONFIG_FILE
+    if path is not None:
+        values.update(_read_toml(path))
+    for name in Settings.model_fields:
+        key = f"AIGC_AUDIT_{name.upper()}"
+        if env.get(key):
+            values[name] = env[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        source = f" (from {path})" if path else ""
+        raise SettingsError(f"invalid setting {where}{source}: {first['msg']}") from exc
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"config file {path} does not exist") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"config file {path} is unreadable: {exc}") from exc
+    # Accept the settings at top level or under [aigc-audit].
+    section = doc.get("aigc-audit", doc)
+    if not isinstance(section, dict):
+        raise SettingsError(f"config file {path}: [aigc-audit] must be a table")
+    return section

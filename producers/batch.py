@@ -1,0 +1,143 @@
+"""Signed batches: the unit a producer puts on the bus (one Avro ``aigc.audit.SignedBatch``).
+
+A batch carries its events as the exact bytes of their single-object encodings; those bytes are
+the Merkle leaves, and the signature covers the head (see :mod:`producers.signing`), so one
+signature check plus the root check covers every event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from producers.codec import SchemaCatalogue, default_catalogue
+from producers.errors import DecodeError, MerkleError
+from producers.merkle import merkle_root
+from producers.signing import (
+    BatchHead,
+    SigningKey,
+    batch_digest,
+    batch_signing_input,
+    verify_signature,
+)
+
+SIGNED_BATCH = "aigc.audit.SignedBatch"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedBatch:
+    """One producer batch: head fields, events, and the Ed25519 signature over the head."""
+
+    producer_id: str
+    key_id: str
+    sequence: int
+    prev_digest: bytes
+    created_at_us: int
+    events: tuple[bytes, ...]
+    merkle_root: bytes
+    signature: bytes
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def head(self) -> BatchHead:
+        """The signed head; ``event_count`` is the number of events carried."""
+        return BatchHead(
+            producer_id=self.producer_id,
+            key_id=self.key_id,
+            sequence=self.sequence,
+            prev_digest=self.prev_digest,
+            created_at_us=self.created_at_us,
+            event_count=len(self.events),
+            merkle_root=self.merkle_root,
+        )
+
+    @property
+    def digest(self) -> bytes:
+        """``batch_digest(head)``: the ``prev_digest`` of this producer's next batch."""
+        return batch_digest(self.head)
+
+    def verify(self, public_key: bytes) -> None:
+        """Check the events match the Merkle root (MerkleError) and the signature holds
+        under ``public_key`` (SignatureError). Key validity and chaining are the caller's."""
+        actual = merkle_root(self.events)
+        if actual != self.merkle_root:
+            raise MerkleError(
+                f"batch {self.producer_id}#{self.sequence}: events hash to {actual.hex()}, "
+                f"not the signed root {self.merkle_root.hex()}"
+            )
+        verify_signature(public_key, batch_signing_input(self.head), self.signature)
+
+    def encode(self, catalogue: SchemaCatalogue | None = None) -> bytes:
+        """Return the single-object encoding of this batch (one bus message)."""
+        record = {
+            "format_version": self.format_version,
+            "producer_id": self.producer_id,
+            "key_id": self.key_id,
+            "sequence": self.sequence,
+            "prev_digest": self.prev_digest,
+            # fastavro writes an int as-is for timestamp-micros; no datetime round trip.
+            "created_at": self.created_at_us,
+            "events": list(self.events),
+            "merkle_root": self.merkle_root,
+            "signature": self.signature,
+        }
+        return (catalogue or default_catalogue()).encode(SIGNED_BATCH, record)
+
+    @classmethod
+    def decode(cls, data: bytes, catalogue: SchemaCatalogue | None = None) -> SignedBatch:
+        """Parse one bus message; raises DecodeError (or UnknownSchemaError) if it is not a
+        well-formed version-1 SignedBatch. Does not verify anything."""
+        fullname, rec = (catalogue or default_catalogue()).decode(data, logical_types=False)
+        if fullname != SIGNED_BATCH:
+            raise DecodeError(f"expected a {SIGNED_BATCH}, got a {fullname}")
+        if rec["format_version"] != FORMAT_VERSION:
+            raise DecodeError(f"unsupported SignedBatch format_version {rec['format_version']}")
+        return cls(
+            producer_id=rec["producer_id"],
+            key_id=rec["key_id"],
+            sequence=rec["sequence"],
+            prev_digest=rec["prev_digest"],
+            created_at_us=rec["created_at"],
+            events=tuple(rec["events"]),
+            merkle_root=rec["merkle_root"],
+            signature=rec["signature"],
+            format_version=rec["format_version"],
+        )
+
+
+def seal_batch(
+    events: Sequence[bytes],
+    *,
+    producer_id: str,
+    key: SigningKey,
+    sequence: int,
+    prev_digest: bytes,
+    created_at_us: int,
+) -> SignedBatch:
+    """Compute the Merkle root over ``events`` and sign the head with ``key``.
+
+    Raises ValueError for an empty batch or a head field that does not fit its slot.
+    """
+    if not events:
+        raise ValueError("a batch needs at least one event")
+    frozen = tuple(bytes(e) for e in events)
+    head = BatchHead(
+        producer_id=producer_id,
+        key_id=key.key_id,
+        sequence=sequence,
+        prev_digest=bytes(prev_digest),
+        created_at_us=created_at_us,
+        event_count=len(frozen),
+        merkle_root=merkle_root(frozen),
+    )
+    return SignedBatch(
+        producer_id=head.producer_id,
+        key_id=head.key_id,
+        sequence=head.sequence,
+        prev_digest=head.prev_digest,
+        created_at_us=head.created_at_us,
+        events=frozen,
+        merkle_root=head.merkle_root,
+        signature=key.sign(batch_signing_input(head)),
+    )

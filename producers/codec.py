@@ -1,0 +1,286 @@
+"""Avro single-object encoding over a catalogue of the ``schemas`` directory.
+
+Wire form of one record: ``C3 01`` || 8-byte CRC-64-AVRO fingerprint of the schema's Parsing
+Canonical Form, little-endian || Avro binary body. A reader needs no registry: the fingerprint
+names the schema among those in the catalogue.
+
+Every ``*.avsc`` file holds one top-level schema; a file may use named types (records, enums,
+fixed) defined in any other file of the directory, in any order. Each top-level record is made
+self-contained by inlining such definitions at first use, so its canonical form and fingerprint
+are what any other Avro implementation computes for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.schema import fingerprint as _fastavro_fingerprint
+from fastavro.schema import to_parsing_canonical_form
+
+from producers.errors import DecodeError, EventValidationError, SchemaError, UnknownSchemaError
+
+MAGIC = b"\xc3\x01"
+FINGERPRINT_SIZE = 8
+HEADER_SIZE = len(MAGIC) + FINGERPRINT_SIZE
+
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+_NAMED = frozenset({"record", "error", "enum", "fixed"})
+
+
+class _Unresolved(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _without(schema: Any, key: str) -> Any:
+    """Copy ``schema`` without ``key`` at any level (default values are left untouched)."""
+    if isinstance(schema, list):
+        return [_without(s, key) for s in schema]
+    if isinstance(schema, dict):
+        return {k: v if k == "default" else _without(v, key) for k, v in schema.items() if k != key}
+    return schema
+
+
+def _qualify(schema: Any, namespace: str, defs: dict[str, Any], dups: list[str]) -> Any:
+    """Copy ``schema`` with every type name made a fullname; collect named definitions."""
+    if isinstance(schema, str):
+        if schema in _PRIMITIVES or "." in schema or not namespace:
+            return schema
+        return f"{namespace}.{schema}"
+    if isinstance(schema, list):
+        return [_qualify(s, namespace, defs, dups) for s in schema]
+    if not isinstance(schema, dict):
+        raise SchemaError(f"not a schema: {schema!r}")
+    kind = schema.get("type")
+    out = dict(schema)
+    if kind in _NAMED:
+        name = schema["name"]
+        if "." in name:
+            full = name
+        else:
+            namespace = schema.get("namespace", namespace) or ""
+            full = f"{namespace}.{name}" if namespace else name
+        namespace = full.rpartition(".")[0]
+        out["name"] = full
+        out.pop("namespace", None)
+        if kind in ("record", "error"):
+            out["fields"] = [
+                {**f, "type": _qualify(f["type"], namespace, defs, dups)} for f in schema["fields"]
+            ]
+        if full in defs and _without(defs[full], "doc") != _without(out, "doc"):
+            dups.append(full)
+        defs[full] = out
+    elif kind == "array":
+        out["items"] = _qualify(schema["items"], namespace, defs, dups)
+    elif kind == "map":
+        out["values"] = _qualify(schema["values"], namespace, defs, dups)
+    elif kind is not None:
+        # {"type": <schema>} wraps another schema, possibly a bare name.
+        out["type"] = _qualify(kind, namespace, defs, dups)
+    return out
+
+
+def _inline(schema: Any, defs: Mapping[str, Any], seen: set[str]) -> Any:
+    """Copy a qualified schema, replacing each name's first use by its definition."""
+    if isinstance(schema, str):
+        if schema in _PRIMITIVES or schema in seen:
+            return schema
+        if schema not in defs:
+            raise _Unresolved(schema)
+        return _inline(defs[schema], defs, seen)
+    if isinstance(schema, list):
+        return [_inline(s, defs, seen) for s in schema]
+    kind = schema.get("type")
+    out = dict(schema)
+    if kind in _NAMED:
+        if out["name"] in seen:
+            return out["name"]
+        # Mark before descending so a recursive record refers to itself by name.
+        seen.add(out["name"])
+        if kind in ("record", "error"):
+            out["fields"] = [{**f, "type": _inline(f["type"], defs, seen)} for f in out["fields"]]
+    elif kind == "array":
+        out["items"] = _inline(out["items"], defs, seen)
+    elif kind == "map":
+        out["values"] = _inline(out["values"], defs, seen)
+    elif kind is not None:
+        inner = _inline(kind, defs, seen)
+        if not isinstance(inner, str):
+            # A wrapped name just inlined: Avro (and fastavro) want the definition unwrapped.
+            return inner
+        out["type"] = inner
+    return out
+
+
+@dataclass(frozen=True)
+class _Entry:
+    fullname: str
+    parsed: Any
+    parsed_raw: Any
+    canonical_form: str
+    fingerprint: bytes
+    source: str
+
+
+def _avsc_files(directory: Traversable) -> list[Traversable]:
+    files = (f for f in directory.iterdir() if f.name.endswith(".avsc") and f.is_file())
+    return sorted(files, key=lambda f: f.name)
+
+
+class SchemaCatalogue:
+    """Every top-level record schema of one directory, by fullname and by fingerprint.
+
+    Loading raises SchemaError naming the offending file. Instances are immutable after
+    construction and safe to share between threads.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | Traversable | None = None) -> None:
+        if directory is None:
+            root: Traversable = resources.files("schemas")
+        elif isinstance(directory, str | os.PathLike):
+            root = Path(directory)
+        else:
+            root = directory
+        self.directory = root
+        self._entries: dict[str, _Entry] = {}
+        self._by_fp: dict[bytes, _Entry] = {}
+        self._load(root)
+
+    def _load(self, root: Traversable) -> None:
+        defs: dict[str, Any] = {}
+        tops: list[tuple[str, Any]] = []
+        try:
+            files = _avsc_files(root)
+        except OSError as exc:
+            raise SchemaError(f"cannot list schema directory {root}: {exc.strerror}") from exc
+        for file in files:
+            try:
+                raw = json.loads(file.read_text(encoding="utf-8"))
+                dups: list[str] = []
+                top = _qualify(raw, "", defs, dups)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise SchemaError(f"schema file {file.name} is unreadable: {exc!r}") from exc
+            except SchemaError as exc:
+                raise SchemaError(f"schema file {file.name}: {exc}") from exc
+            if dups:
+                raise SchemaError(
+                    f"schema file {file.name} redefines {', '.join(dups)} differently"
+                )
+            tops.append((file.name, top))
+        for source, top in tops:
+            if isinstance(top, dict) and top.get("type") in ("record", "error"):
+                self._add(source, top, defs)
+
+    def _add(self, source: str, top: dict[str, Any], defs: Mapping[str, Any]) -> None:
+        try:
+            full = _inline(top, defs, set())
+            parsed = parse_schema(full, {})
+            # A twin without logical types decodes timestamps as exact ints (decode's option).
+            parsed_raw = parse_schema(_without(full, "logicalType"), {})
+            canonical = to_parsing_canonical_form(parsed)
+        except _Unresolved as exc:
+            raise SchemaError(
+                f"schema file {source} uses type {exc.name}, defined in no schema file"
+            ) from exc
+        except Exception as exc:  # fastavro raises assorted types for a bad schema
+            raise SchemaError(f"schema file {source} is not a valid Avro schema: {exc}") from exc
+        # fastavro returns the CRC-64-AVRO as hex of its little-endian bytes: the wire order.
+        fp = bytes.fromhex(_fastavro_fingerprint(canonical, "CRC-64-AVRO"))
+        entry = _Entry(top["name"], parsed, parsed_raw, canonical, fp, source)
+        if entry.fullname in self._entries:
+            other = self._entries[entry.fullname].source
+            raise SchemaError(f"schema files {other} and {source} both define {entry.fullname}")
+        if fp in self._by_fp:
+            other = self._by_fp[fp].source
+            raise SchemaError(f"schema files {other} and {source} have the same fingerprint")
+        self._entries[entry.fullname] = entry
+        self._by_fp[fp] = entry
+
+    def _entry(self, fullname: str) -> _Entry:
+        try:
+            return self._entries[fullname]
+        except KeyError:
+            raise SchemaError(f"no schema named {fullname} in {self.directory}") from None
+
+    @property
+    def names(self) -> list[str]:
+        """Fullnames of every top-level record, sorted."""
+        return sorted(self._entries)
+
+    def schema(self, fullname: str) -> Any:
+        """Return the parsed (fastavro) schema of ``fullname``; SchemaError if unknown."""
+        return self._entry(fullname).parsed
+
+    def fingerprint(self, fullname: str) -> bytes:
+        """Return the 8 fingerprint bytes as written on the wire (little-endian CRC-64-AVRO)."""
+        return self._entry(fullname).fingerprint
+
+    def canonical_form(self, fullname: str) -> str:
+        """Return the Parsing Canonical Form the fingerprint is computed over."""
+        return self._entry(fullname).canonical_form
+
+    def by_fingerprint(self, fp: bytes) -> str:
+        """Return the fullname whose fingerprint is ``fp``; UnknownSchemaError if none."""
+        entry = self._by_fp.get(bytes(fp))
+        if entry is None:
+            raise UnknownSchemaError(f"unknown schema fingerprint {bytes(fp).hex()}")
+        return entry.fullname
+
+    def encode(self, fullname: str, record: Mapping[str, Any]) -> bytes:
+        """Return the single-object encoding of ``record`` under ``fullname``.
+
+        Raises SchemaError for an unknown name and EventValidationError when the record does
+        not fit the schema (a missing field without default, an extra field, a wrong type).
+        """
+        entry = self._entry(fullname)
+        # A fresh buffer per call keeps encode thread-safe; it costs far less than the writing.
+        buf = io.BytesIO()
+        buf.write(MAGIC)
+        buf.write(entry.fingerprint)
+        try:
+            schemaless_writer(buf, entry.parsed, record, strict_allow_default=True)
+        except Exception as exc:  # fastavro signals a misfit record with assorted types
+            raise EventValidationError(f"record does not fit {fullname}: {exc}") from exc
+        return buf.getvalue()
+
+    def decode(self, data: bytes, *, logical_types: bool = True) -> tuple[str, dict[str, Any]]:
+        """Return (fullname, record) of single-object-encoded ``data``, consuming every byte.
+
+        With ``logical_types=False`` logical values come back as their underlying type (e.g.
+        timestamp-micros as int), which is exact and never fails on out-of-range values.
+        Raises DecodeError (UnknownSchemaError for an unknown fingerprint).
+        """
+        if len(data) < HEADER_SIZE or data[:2] != MAGIC:
+            raise DecodeError("not single-object encoded: missing the C3 01 marker or fingerprint")
+        fp = bytes(data[2:HEADER_SIZE])
+        entry = self._by_fp.get(fp)
+        if entry is None:
+            raise UnknownSchemaError(f"unknown schema fingerprint {fp.hex()}")
+        buf = io.BytesIO(data)
+        buf.seek(HEADER_SIZE)
+        schema = entry.parsed if logical_types else entry.parsed_raw
+        try:
+            record = schemaless_reader(buf, schema, None)
+        except Exception as exc:  # EOFError, UnicodeDecodeError, OverflowError, ...
+            raise DecodeError(f"malformed Avro body for {entry.fullname}: {exc!r}") from exc
+        extra = len(data) - buf.tell()
+        if extra:
+            raise DecodeError(f"malformed Avro body for {entry.fullname}: {extra} trailing bytes")
+        return entry.fullname, record
+
+
+@functools.cache
+def default_catalogue() -> SchemaCatalogue:
+    """Return the process-wide catalogue of the installed ``schemas`` package (built once)."""
+    return SchemaCatalogue()

@@ -1,0 +1,47 @@
+"""One base error for the client library, with a subclass per way things go wrong.
+
+Callers catch :class:`AuditError` to handle anything the library raises on purpose; anything else
+is a bug.
+"""
+
+from __future__ import annotations
+
+
+class AuditError(Exception):
+    """Base of every error the aigc-audit client library raises on purpose."""
+
+
+class EventValidationError(AuditError):
+    """An event does not satisfy its model (a missing field, a bad code, a naive timestamp)."""
+
+
+class SchemaError(AuditError):
+    """A schema is missing, unparsable, or a fingerprint names no known schema."""
+
+
+class DecodeError(AuditError):
+    """Bytes are not a valid single-object-encoded Avro record of a known schema."""
+
+
+class UnknownSchemaError(DecodeError):
+    """Single-object-encoded bytes carry a fingerprint that names no schema in the catalogue."""
+
+
+class MerkleError(AuditError):
+    """A Merkle inclusion proof does not lead to the expected root."""
+
+
+class SignatureError(AuditError):
+    """An Ed25519 signature does not verify, or a key file is unusable."""
+
+
+class BusError(AuditError):
+    """The bus refused or could not take a message."""
+
+
+class BusUnavailableError(BusError):
+    """The bus cannot be reached (or its file is held by another process)."""
+
+
+class ClientClosedError(AuditError):
+    """An event was emitted after the client was closed."""
