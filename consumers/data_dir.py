@@ -11,8 +11,10 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from consumers.errors import PlatformError
 
-class DataDirBusyError(Exception):
+
+class DataDirBusyError(PlatformError):
     """Another process holds the data directory."""
 
 

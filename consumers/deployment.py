@@ -6,6 +6,7 @@ CLI and the demo only talk to this module, so other buses and stores plug in her
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -85,7 +86,9 @@ class Deployment:
         self._clients.append(client)
         return client
 
-    def materialiser(self) -> Materialiser:
+    def materialiser(self, before_commit: Callable[[], None] | None = None) -> Materialiser:
+        """The materialiser of this deployment's consumer group; ``before_commit`` is a test
+        hook run after a poll's inserts and before its bus commit."""
         s = self.settings
         if not s.root_public_key_path.exists():
             self.root_key()  # the embedded default makes its trust anchor on first use
@@ -94,6 +97,7 @@ class Deployment:
             events=self.log.reader(s.consumer_group, [s.events_topic]),
             keys=self.log.reader(f"{s.consumer_group}.keys", [s.keys_topic]),
             root_public_key=root_public_key(s.root_public_key_path),
+            before_commit=before_commit,
         )
 
     def close(self) -> None:

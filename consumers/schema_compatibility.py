@@ -44,6 +44,7 @@ PROMOTIONS: dict[str, frozenset[str]] = {
 }
 LOGICAL_KEYS = ("logicalType", "precision", "scale")
 NO_VALUE = "data written by the released schema has no value for it"
+NO_VALUE = "data written by the released schema has no value for it"
 
 
 def _qualify(name: str, namespace: str) -> str:
@@ -140,34 +141,20 @@ class _Checker:
             branch = next((b for b in reader if _matches(b, writer, promote=False)), None)
             branch = branch or next((b for b in reader if _matches(b, writer, promote=True)), None)
             if branch is None:
-                self._add(
-                    path,
-                    f"{_describe(writer)} written by the released schema matches no "
-                    f"branch of {_describe(reader)}",
-                )
+                self._add(path, f"{written} matches no branch of {_describe(reader)}")
             else:
                 self.resolve(branch, writer, path)
             return
         if not _matches(reader, writer, promote=True):
             if _kind(reader) == _kind(writer):  # named types of the same kind
-                self._add(
-                    path,
-                    f"{_kind(writer)} renamed from {writer['name']} to "
-                    f"{reader['name']} without an alias for the released name",
-                )
+                renamed = f"{_kind(writer)} renamed from {writer['name']} to {reader['name']}"
+                self._add(path, f"{renamed} without an alias for the released name")
             else:
-                self._add(
-                    path,
-                    f"{_describe(writer)} written by the released schema cannot be "
-                    f"read as {_describe(reader)}",
-                )
+                self._add(path, f"{written} cannot be read as {_describe(reader)}")
             return
         if _logical(reader) != _logical(writer):
-            self._add(
-                path,
-                f"logical type changed from {_describe(writer)} to "
-                f"{_describe(reader)}: the value would silently change meaning",
-            )
+            change = f"logical type changed from {_describe(writer)} to {_describe(reader)}"
+            self._add(path, f"{change}: the value would silently change meaning")
         kind = _kind(writer)
         if kind == "record":
             self._record(reader, writer, path)
@@ -187,19 +174,15 @@ class _Checker:
         if key in self._active:
             return
         self._active.add(key)
-        written = {field["name"]: field for field in writer["fields"]}
+        by_name = {field["name"]: field for field in writer["fields"]}
         for field in reader["fields"]:
             field_path = f"{path}.{field['name']}"
             names = [field["name"], *field.get("aliases", ())]
-            source = next((written[name] for name in names if name in written), None)
+            source = next((by_name[name] for name in names if name in by_name), None)
             if source is not None:
                 self.resolve(field["type"], source["type"], field_path)
             elif "default" not in field:
-                self._add(
-                    field_path,
-                    "new field has no default, and data written by the "
-                    "released schema has no value for it",
-                )
+                self._add(field_path, f"new field has no default, and {NO_VALUE}")
         self._active.discard(key)
 
     def _add(self, path: str, problem: str) -> None:
@@ -252,9 +235,7 @@ def compare_releases(released_dir: str | Path, current_dir: str | Path) -> dict[
     for name, writer in load_schema_dir(released_dir).items():
         reader = current.get(name) or aliases.get(name)
         if reader is None:
-            report[name] = [
-                f"{name}: record removed; data written by the released schema can no longer be read"
-            ]
+            report[name] = [f"{name}: record removed; released data can no longer be read"]
         else:
             report[name] = check_backward_compatible(reader, writer)
     return report

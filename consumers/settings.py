@@ -14,13 +14,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from consumers.errors import PlatformError
 from producers.client import EVENTS_TOPIC
 
 CONFIG_ENV = "AIGC_AUDIT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("aigc-audit.toml")
 
 
-class SettingsError(Exception):
+class SettingsError(PlatformError):
     """The configuration cannot be read or does not validate; the message is one line."""
 
 

@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from consumers.errors import PlatformError
 from consumers.store.tables import Table
 
 
-class StoreError(Exception):
+class StoreError(PlatformError):
     """The store refused a statement or cannot be opened."""
 
 

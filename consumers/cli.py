@@ -1,0 +1,271 @@
+"""The ``aigc-audit`` command: a thin layer over the platform's modules.
+
+Every failure a user can cause (a bad config, an unknown query, a held data directory, a broken
+bus) ends as one line on stderr and exit code 2; a traceback means a bug in aigc-audit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from consumers.deployment import Deployment
+from consumers.errors import PlatformError
+from consumers.output import FORMATS, render, result_table
+from consumers.settings import Settings, load_settings
+from producers.errors import AuditError
+
+out = Console()
+err = Console(stderr=True)
+
+
+class CliError(PlatformError):
+    """A user-facing failure; its message is the one line the user sees."""
+
+
+class _State:
+    settings: Settings | None = None
+
+
+state = _State()
+
+
+def settings() -> Settings:
+    if state.settings is None:
+        state.settings = load_settings()
+    return state.settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=True),
+    help="TOML config file (default: $AIGC_AUDIT_CONFIG, else ./aigc-audit.toml if present).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Data directory (default: $AIGC_AUDIT_DATA_DIR or ./.aigc-audit).",
+)
+def app(config: Path | None, data_dir: Path | None) -> None:
+    """aigc-audit: a signed, replayable compliance audit log for generative-AI services."""
+    # Read the configuration before any command, so a bad file fails every command the same way.
+    state.settings = load_settings(config, data_dir=data_dir)
+
+
+@app.group("query")
+def query_app() -> None:
+    """Named inspection queries."""
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON summary line.")
+@click.option("--generations", type=click.IntRange(min=100), default=20_000, show_default=True)
+@click.option("--users", type=click.IntRange(min=10), default=5_000, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the simulation.")
+def demo(as_json: bool, generations: int, users: int, seed: int) -> None:
+    """Simulate a provider's month, materialise it, and run the inspection queries."""
+    from consumers.demo import run_demo
+    from consumers.demo_report import print_demo, summary_json
+    from consumers.simulation import SimulationPlan
+
+    plan = SimulationPlan.default(seed=seed, generations=generations, users=users)
+    s = settings()
+    console = err if as_json else out
+    with _progress(console) as progress:
+        emitting = progress.add_task("Emitting signed events", total=None)
+        storing = progress.add_task("Verifying and materialising", total=None, visible=False)
+        querying = progress.add_task("Running inspection queries", total=None, visible=False)
+        emitted = 0
+
+        def on_emit(n: int) -> None:
+            nonlocal emitted
+            emitted = n
+            progress.update(emitting, completed=n)
+
+        def on_materialise(stats: Any) -> None:
+            progress.update(emitting, total=emitted, completed=emitted)
+            progress.update(
+                storing,
+                visible=True,
+                total=emitted,
+                completed=stats.events_materialised + stats.events_quarantined,
+            )
+
+        def on_query(query: Any) -> None:
+            progress.update(querying, visible=True, advance=1)
+
+        result = run_demo(
+            s, plan, on_emit=on_emit, on_materialise=on_materialise, on_query=on_query
+        )
+        progress.update(querying, total=len(result.queries), completed=len(result.queries))
+    if as_json:
+        print_demo(result, err, s.data_dir)
+        out.file.write(json.dumps(summary_json(result, s.data_dir)) + "\n")
+    else:
+        print_demo(result, out, s.data_dir)
+
+
+@app.command()
+@click.option("--generations", type=click.IntRange(min=1), default=2_000, show_default=True)
+@click.option("--users", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option(
+    "--seed", type=int, default=None, help="Seed (default: random, so runs add new events)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print counts as JSON.")
+def emit(generations: int, users: int, seed: int | None, as_json: bool) -> None:
+    """Emit realistic synthetic traffic onto the bus (it is materialised by `consume`)."""
+    import secrets
+
+    from consumers.demo import emit_traffic
+    from consumers.simulation import SimulationPlan
+
+    plan = SimulationPlan.default(
+        seed=secrets.randbits(32) if seed is None else seed, generations=generations, users=users
+    )
+    with Deployment(settings()) as deployment, _progress(err) as progress:
+        task = progress.add_task("Emitting signed events", total=None)
+        summary = emit_traffic(deployment, plan, lambda n: progress.update(task, completed=n))
+        progress.update(task, total=summary.total, completed=summary.total)
+    if as_json:
+        out.file.write(json.dumps({"emitted": summary.total, "by_type": summary.by_type}) + "\n")
+    else:
+        out.print(
+            f"emitted {summary.total} events: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(summary.by_type.items()))
+        )
+
+
+@app.command()
+@click.option("--follow", is_flag=True, help="Keep waiting for new batches.")
+@click.option("--json", "as_json", is_flag=True, help="Print counts as JSON.")
+def consume(follow: bool, as_json: bool) -> None:
+    """Verify and materialise everything on the bus into the store."""
+    with Deployment(settings()) as deployment:
+        materialiser = deployment.materialiser()
+        with _progress(err) as progress:
+            task = progress.add_task("Verifying and materialising events", total=None)
+
+            def show(stats: Any) -> None:
+                progress.update(
+                    task, completed=stats.events_materialised + stats.events_quarantined
+                )
+
+            total = materialiser.run_until_idle(show)
+            while follow:
+                step = materialiser.run_once(timeout_s=1.0)
+                total.add(step)
+                show(total)
+    counts = total.__dict__
+    if as_json:
+        out.file.write(json.dumps(counts) + "\n")
+    else:
+        out.print(
+            f"materialised {total.events_materialised} events in {total.batches_accepted} "
+            f"batches; quarantined {total.messages_quarantined} messages; "
+            f"{total.chain_findings} chain findings"
+        )
+
+
+@query_app.command("list")
+def query_list() -> None:
+    """List the inspection queries with the articles they serve and their parameters."""
+    from rich.table import Table as RichTable
+
+    from consumers.query_pack import load_query_pack
+
+    table = RichTable(header_style="bold")
+    for column in ("name", "title", "articles", "parameters"):
+        table.add_column(column, overflow="fold")
+    for name, query in sorted(load_query_pack().items()):
+        params = ", ".join(
+            f"{p.name}: {p.type}" + (f" = {p.default}" if p.default is not None else "")
+            for p in query.params
+        )
+        table.add_row(name, query.title, _articles(query.articles), params)
+    out.print(table)
+
+
+@query_app.command("run")
+@click.argument("name")
+@click.option("--param", "-p", "param", multiple=True, help="A parameter as NAME=VALUE.")
+@click.option(
+    "--format", "-f", "fmt", default="table", show_default=True, help="table, csv or json."
+)
+def query_run(name: str, param: tuple[str, ...], fmt: str) -> None:
+    """Run one named inspection query against the store."""
+    from consumers.query_pack import bind_params, get_query, run_query
+
+    if fmt not in FORMATS:
+        raise CliError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    query = get_query(name)
+    given: dict[str, str] = {}
+    for item in param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--param {item!r} is not NAME=VALUE")
+        given[key.strip()] = value
+    values = bind_params(query, given)
+    with Deployment(settings()) as deployment:
+        result = run_query(deployment.store(), query, values)
+    if fmt == "table":
+        out.print(result_table(result, f"{query.title} ({_articles(query.articles)})"))
+        out.print(f"[dim]{len(result.rows)} rows at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC[/]")
+    else:
+        render(result, fmt, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning user-facing failures into one line and exit code 2."""
+    from consumers.query_pack import QueryPackError
+
+    try:
+        code = app.main(args=argv, prog_name="aigc-audit", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err.print("aigc-audit: aborted")
+        sys.exit(130)
+    except (PlatformError, QueryPackError, AuditError, OSError) as exc:
+        _fail(exc)
+
+
+def _articles(articles: tuple[str, ...]) -> str:
+    return "; ".join(articles)
+
+
+def _fail(exc: BaseException) -> None:
+    # Plain stderr, not rich: one line must stay one line whatever the terminal's width.
+    sys.stderr.write(f"aigc-audit: error: {_one_line(exc)}\n")
+    sys.exit(2)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+if __name__ == "__main__":
+    main()

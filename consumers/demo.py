@@ -1,0 +1,173 @@
+"""The demo: a simulated provider's month, emitted, materialised and inspected, on one machine.
+
+It is the whole product in one command: services emit signed events through the client
+library, the materialiser verifies and stores them, and the inspection query pack answers what
+an inspector would ask.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from consumers.deployment import Deployment
+from consumers.errors import PlatformError
+from consumers.materialiser import MaterialiseStats
+from consumers.query_pack import NamedQuery, bind_params, load_query_pack, run_query
+from consumers.settings import Settings
+from consumers.simulation import SimulationPlan, SimulationSummary, simulate
+from consumers.store.base import QueryResult, Store
+from producers.client import AuditClient
+from producers.events import AuditEvent
+
+DEMO_MARKER = ".demo"
+
+
+class DemoError(PlatformError):
+    """The demo cannot run here (for instance, the data directory holds real data)."""
+
+
+@dataclass
+class DemoResult:
+    summary: SimulationSummary
+    emitted: int
+    materialised: int
+    quarantined: int
+    stats: MaterialiseStats
+    queries: dict[str, QueryResult] = field(default_factory=dict)
+    query_seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Start the demo from nothing, but never wipe a directory the demo did not create."""
+    if data_dir.exists() and any(data_dir.iterdir()):
+        if not (data_dir / DEMO_MARKER).exists():
+            raise DemoError(
+                f"{data_dir} holds data that is not the demo's; run the demo with "
+                "--data-dir pointing elsewhere"
+            )
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / DEMO_MARKER).write_text("created by `aigc-audit demo`; wiped by the next demo\n")
+
+
+def emit_traffic(
+    deployment: Deployment,
+    plan: SimulationPlan,
+    on_event: Callable[[int], None] | None = None,
+) -> SimulationSummary:
+    """Run the simulated provider, one audit client (producer) per service."""
+    clients: dict[str, AuditClient] = {}
+    count = 0
+
+    def emit(service_id: str, event: AuditEvent) -> uuid.UUID:
+        nonlocal count
+        client = clients.get(service_id)
+        if client is None:
+            client = clients[service_id] = deployment.client(service_id, f"{service_id}-1")
+        count += 1
+        if on_event is not None and count % 500 == 0:
+            on_event(count)
+        return client.emit(event)
+
+    summary = simulate(plan, emit)
+    for client in clients.values():
+        client.close()
+    if on_event is not None:
+        on_event(count)
+    return summary
+
+
+def demo_params(store: Store, plan: SimulationPlan) -> dict[str, Any]:
+    """Values for the query pack's parameters that make each query show something."""
+    db = store.database
+
+    def first(sql: str) -> Any:
+        rows = store.query(sql).rows
+        return rows[0][0] if rows else ""
+
+    return {
+        "from": plan.start,
+        "to": plan.as_of,
+        "as_of": plan.as_of,
+        "at": plan.as_of,
+        "subject": first(
+            f"SELECT subject FROM {db}.user_sanctions GROUP BY subject "
+            "ORDER BY count() DESC, subject LIMIT 1"
+        ),
+        "request_id": first(
+            f"SELECT target_ref FROM {db}.moderation_actions WHERE target = 'generation' "
+            "AND event_type = 'moderation_action' ORDER BY detected_at LIMIT 1"
+        ),
+        "produce_id": first(
+            f"SELECT produce_id FROM {db}.generations WHERE produce_id IS NOT NULL "
+            "ORDER BY occurred_at LIMIT 1"
+        ),
+        "model_name": first(
+            f"SELECT model_name FROM {db}.generations GROUP BY model_name "
+            "ORDER BY count() DESC, model_name LIMIT 1"
+        ),
+    }
+
+
+def run_demo(
+    settings: Settings,
+    plan: SimulationPlan,
+    *,
+    on_emit: Callable[[int], None] | None = None,
+    on_materialise: Callable[[MaterialiseStats], None] | None = None,
+    on_query: Callable[[NamedQuery], None] | None = None,
+) -> DemoResult:
+    prepare_data_dir(settings.data_dir)
+    seconds: dict[str, float] = {}
+    with Deployment(settings) as deployment:
+        t0 = time.perf_counter()
+        summary = emit_traffic(deployment, plan, on_emit)
+        seconds["emit"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        materialiser = deployment.materialiser()
+        stats = materialiser.run_until_idle(on_materialise)
+        seconds["materialise"] = time.perf_counter() - t0
+
+        store = deployment.store()
+        db = store.database
+        materialised = int(store.query(f"SELECT count() FROM {db}.events").rows[0][0])
+        quarantined = int(store.query(f"SELECT count() FROM {db}.quarantine").rows[0][0])
+
+        t0 = time.perf_counter()
+        context = demo_params(store, plan)
+        results: dict[str, QueryResult] = {}
+        query_seconds: dict[str, float] = {}
+        for name, query in sorted(load_query_pack().items()):
+            if on_query is not None:
+                on_query(query)
+            given = {p.name: _text(context[p.name]) for p in query.params if p.name in context}
+            q0 = time.perf_counter()
+            results[name] = run_query(store, query, bind_params(query, given))
+            query_seconds[name] = time.perf_counter() - q0
+        seconds["queries"] = time.perf_counter() - t0
+
+    return DemoResult(
+        summary=summary,
+        emitted=summary.total,
+        materialised=materialised,
+        quarantined=quarantined,
+        stats=stats,
+        queries=results,
+        query_seconds=query_seconds,
+        seconds=seconds,
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

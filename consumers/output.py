@@ -1,0 +1,56 @@
+"""Renders query results for people (rich tables) and for programs (CSV, JSON)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from consumers.store.base import QueryResult
+
+FORMATS = ("table", "csv", "json")
+
+
+def result_table(result: QueryResult, title: str | None = None, limit: int | None = None) -> RichTable:
+    table = RichTable(title=title, title_justify="left", show_lines=False, header_style="bold")
+    for name, ctype in zip(result.columns, result.types, strict=True):
+        numeric = any(t in ctype for t in ("Int", "Float", "Decimal"))
+        table.add_column(name, justify="right" if numeric else "left", overflow="fold")
+    rows = result.rows if limit is None else result.rows[:limit]
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    if limit is not None and len(result.rows) > limit:
+        table.caption = f"{limit} of {len(result.rows)} rows shown"
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    return str(value)
+
+
+def render(result: QueryResult, fmt: str, console: Console, title: str | None = None) -> None:
+    if fmt == "table":
+        console.print(result_table(result, title))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(
+            [json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for v in row]
+            for row in result.rows
+        )
+        console.file.write(buf.getvalue())
+    elif fmt == "json":
+        console.file.write(json.dumps(result.as_dicts(), ensure_ascii=False, default=str) + "\n")
+    else:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
