@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,9 @@ def demo_params(store: Store, plan: SimulationPlan) -> dict[str, Any]:
 
     return {
         "from": plan.start,
-        "to": plan.as_of,
+        # Batches are stamped with the time they were made, now, which may be after the plan's
+        # simulated month; a window ending now covers both.
+        "to": max(plan.as_of, datetime.now(UTC)),
         "as_of": plan.as_of,
         "at": plan.as_of,
         "subject": first(

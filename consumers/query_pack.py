@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib.resources import files
 
+from consumers.errors import PlatformError
 from consumers.store.base import QueryResult, Store
 
 PACKAGE = "queries"
@@ -84,7 +85,7 @@ _DATETIME = re.compile(
 )
 
 
-class QueryPackError(Exception):
+class QueryPackError(PlatformError):
     """A query file is malformed, or a query cannot be found or bound."""
 
 

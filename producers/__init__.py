@@ -1,0 +1,43 @@
+"""aigc-audit's client library: what a generative-AI service installs to emit signed audit events.
+
+Example::
+
+    from producers import AuditClient, Generation, SigningKey, pseudonymise
+    from producers.transports.embedded_log import EmbeddedLog
+
+    bus = EmbeddedLog(".aigc-audit/bus.sqlite3").writer()
+    with AuditClient(service_id="chat", producer_id="chat-1",
+                     key=SigningKey.from_file("chat-1.key"), bus=bus) as audit:
+        audit.generation(Generation(...))
+
+This package never imports the platform side (``consumers``).
+"""
+
+from __future__ import annotations
+
+from producers.client import EVENTS_TOPIC, AuditClient, build_event
+from producers.errors import (
+    AuditError,
+    BusError,
+    BusUnavailableError,
+    ClientClosedError,
+    EventValidationError,
+)
+from producers.events import *  # noqa: F403 - the event models are the client's vocabulary
+from producers.events import __all__ as _event_names
+from producers.pseudonym import pseudonymise
+from producers.signing import SigningKey
+
+__all__ = [
+    "EVENTS_TOPIC",
+    "AuditClient",
+    "AuditError",
+    "BusError",
+    "BusUnavailableError",
+    "ClientClosedError",
+    "EventValidationError",
+    "SigningKey",
+    "build_event",
+    "pseudonymise",
+    *_event_names,
+]

@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,27 @@ def _escape_param(value: str) -> str:
     )
 
 
+def _utc_text(value: datetime) -> str:
+    # Columns and parameters are UTC; an aware time from another zone is converted, not relabelled.
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def param_text(value: Any) -> str:
     """A query parameter value as ClickHouse's text form."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return _utc_text(value)
     if isinstance(value, bytes):
         return value.decode("latin-1")
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(f"'{v}'" if isinstance(v, str) else str(v) for v in value) + "]"
+        return "[" + ",".join(_quote(v) if isinstance(v, str) else str(v) for v in value) + "]"
     return str(value)
 
 
@@ -42,7 +53,7 @@ def _json_value(value: Any, binary: bool) -> Any:
     if binary:
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return _utc_text(value)
     if isinstance(value, (uuid.UUID, date)):
         return str(value)
     return value
@@ -78,7 +89,7 @@ class EmbeddedStore:
         if not done:
             self.insert(
                 SCHEMA_MIGRATIONS,
-                [{"version": SCHEMA_VERSION, "name": "initial", "applied_at": datetime.now()}],
+                [{"version": SCHEMA_VERSION, "name": "initial", "applied_at": datetime.now(UTC)}],
                 token="migration-1",
             )
 
@@ -104,12 +115,14 @@ class EmbeddedStore:
         sql = (
             f"INSERT INTO {self.database}.{table.name} ({', '.join(names)}) "
             f"SELECT {select} FROM format(JSONEachRow, '{input_types}', {{rows:String}}) "
-            f"SETTINGS insert_deduplication_token = '{token}'"
+            f"SETTINGS insert_deduplication_token = {_quote(token)}"
         )
         self._run(sql, "CSV", {"rows": _escape_param(lines)})
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         text = {k: _escape_param(param_text(v)) for k, v in (params or {}).items()}
+        # A trailing semicolon would end the statement before the SETTINGS clause below.
+        sql = sql.strip().rstrip(";").rstrip()
         raw = self._run(
             sql + "\nSETTINGS output_format_json_quote_64bit_integers = 0",
             "JSONCompact",

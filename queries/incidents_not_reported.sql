@@ -1,0 +1,35 @@
+-- title: Illegal-content incidents not reported
+-- articles: Art. 14 ¶1; Draft 13
+-- description: Moderation cases in risk category A.1 (content violating core socialist values, i.e. illegal content) detected before as_of whose latest state recorded by as_of is not reported to the authority, oldest first, with hours since detection.
+-- param as_of: DateTime64(6) = now     (judge the log as it stood at this time)
+-- param service_id: String = ''        (only this service; empty for every service)
+WITH cases AS
+(
+    SELECT *
+    FROM audit.moderation_actions
+    WHERE event_type = 'moderation_action'
+        AND occurred_at <= {as_of:DateTime64(6, 'UTC')}
+    ORDER BY case_id, occurred_at DESC, event_id DESC
+    LIMIT 1 BY case_id
+)
+SELECT
+    case_id,
+    service_id,
+    risk_category,
+    action,
+    detection_source,
+    detected_at,
+    acted_at,
+    round(dateDiff('microsecond', detected_at, {as_of:DateTime64(6, 'UTC')}) / 3.6e9, 2)
+        AS hours_since_detection,
+    model_name,
+    model_version,
+    subject,
+    target,
+    target_ref
+FROM cases
+WHERE (risk_category = 'A.1' OR startsWith(risk_category, 'A.1.'))
+    AND NOT (reported AND ifNull(reported_at <= {as_of:DateTime64(6, 'UTC')}, true))
+    AND detected_at < {as_of:DateTime64(6, 'UTC')}
+    AND ({service_id:String} = '' OR service_id = {service_id:String})
+ORDER BY detected_at, case_id

@@ -1,0 +1,354 @@
+"""The client library on its own: Avro round trips, batching, chaining, threads and shutdown."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from producers import (
+    AuditClient,
+    ClientClosedError,
+    EventValidationError,
+    Generation,
+    SigningKey,
+    build_event,
+)
+from producers.batch import SignedBatch
+from producers.codec import default_catalogue
+from producers.events import (
+    AnnotationQualityCheck,
+    AuditEvent,
+    AuthorityDisclosure,
+    AuthorityReport,
+    Complaint,
+    IdentityVerification,
+    ImplicitLabel,
+    ModerationAction,
+    PersonalInformationRequest,
+    Rectification,
+    RetentionPurge,
+    SafetyEvaluation,
+    TrainingDataIntake,
+    UserSanction,
+)
+from producers.merkle import merkle_root
+from producers.signing import GENESIS_DIGEST, batch_signing_input, verify_signature
+from producers.transports.embedded_log import EmbeddedLog
+
+T = datetime(2026, 9, 1, 12, 0, 0, 123456, tzinfo=UTC)
+D = hashlib.sha256(b"x").digest()
+
+ONE_OF_EACH: list[AuditEvent] = [
+    Generation(
+        request_id="r1",
+        model_name="m",
+        model_version="1",
+        filing_number="F-1",
+        modality="image",
+        channel="api",
+        subject="s1",
+        input_sha256=D,
+        output_sha256=D.hex(),
+        output_bytes=1024,
+        explicit_label=True,
+        implicit_label=ImplicitLabel(content_producer="p-001", produce_id="c-1"),
+        unlabelled_on_request=False,
+        safety_verdict="flagged",
+        minor_mode=True,
+        latency_ms=900,
+        occurred_at=T,
+    ),
+    ModerationAction(
+        case_id="c1",
+        target="generation",
+        target_ref="r1",
+        subject="s1",
+        model_name="m",
+        model_version="1",
+        detection_source="output_filter",
+        risk_category="A.1.6",
+        action="block_generation",
+        detected_at=T,
+        acted_at=T + timedelta(seconds=2),
+        reviewer="filter-v3",
+        rectification=Rectification(ticket_id="t1", opened_at=T, due_at=T + timedelta(days=90)),
+        authority_report=AuthorityReport(
+            reported=True, authority="CAC", reference="R1", reported_at=T
+        ),
+        sealed_evidence=b"\x00\x01sealed",
+        occurred_at=T,
+    ),
+    Complaint(
+        case_id="k1",
+        complaint_id="k1",
+        channel="hotline",
+        target_ref="r1",
+        subject="s2",
+        received_at=T,
+        due_by=T + timedelta(days=15),
+        handled_at=T + timedelta(days=1),
+        occurred_at=T,
+    ),
+    UserSanction(
+        sanction_id="x1",
+        subject="s1",
+        action="function_restriction",
+        reason_category="A.1.6",
+        restricted_functions=["image"],
+        evidence=[str(uuid.uuid4())],
+        effective_from=T,
+        effective_until=T + timedelta(days=7),
+        occurred_at=T,
+    ),
+    PersonalInformationRequest(
+        subject="s1",
+        request_id="p1",
+        request_kind="copy",
+        received_at=T,
+        due_at=T + timedelta(days=21),
+        status="completed",
+        completed_at=T + timedelta(days=3),
+        outcome="copy sent",
+        occurred_at=T,
+    ),
+    TrainingDataIntake(
+        dataset_id="d1",
+        source="forum dump",
+        source_kind="user_generated",
+        legal_basis="user agreement 4.2",
+        contains_personal_information=True,
+        consent_basis="separate consent",
+        size_bytes=10,
+        record_count=2,
+        occurred_at=T,
+    ),
+    AnnotationQualityCheck(
+        dataset_id="d1", rules_version="r4", sample_size=500, sampled_accuracy=0.97, occurred_at=T
+    ),
+    SafetyEvaluation(
+        model_name="m",
+        model_version="1",
+        generated_test_size=1000,
+        qualified_rate=0.93,
+        should_refuse_test_size=500,
+        refusal_rate=0.96,
+        should_answer_test_size=500,
+        false_refusal_rate=0.03,
+        occurred_at=T,
+    ),
+    IdentityVerification(subject="s1", method="mobile_number", verified=True, occurred_at=T),
+    RetentionPurge(
+        scope="app_logs",
+        cutoff=T - timedelta(days=400),
+        records_purged=7,
+        reason="retention ended",
+        occurred_at=T,
+    ),
+    AuthorityDisclosure(
+        authority="CAC",
+        reference="I-1",
+        scope="Q3 moderation",
+        records_disclosed=12,
+        legal_basis="Art. 19",
+        occurred_at=T,
+    ),
+]
+
+
+def test_one_of_each_kind_covers_every_kind() -> None:
+    from producers.events import EVENT_KINDS
+
+    assert {e.EVENT_TYPE for e in ONE_OF_EACH} == set(EVENT_KINDS)
+
+
+@pytest.mark.parametrize("event", ONE_OF_EACH, ids=lambda e: e.EVENT_TYPE)
+def test_avro_round_trip_of_every_event_kind(event: AuditEvent) -> None:
+    catalogue = default_catalogue()
+    record = event.to_record(service_id="svc", producer_id="svc-1")
+    encoded = catalogue.encode(event.SCHEMA, record)
+    assert encoded[:2] == b"\xc3\x01"
+    assert encoded[2:10] == catalogue.fingerprint(event.SCHEMA)
+    schema, decoded = catalogue.decode(encoded)
+    assert schema == event.SCHEMA
+    assert decoded["head"]["event_type"] == event.EVENT_TYPE
+    assert decoded["head"]["event_id"] == event.event_id
+    assert decoded["head"]["occurred_at"] == T  # microseconds survive
+    assert _plain(decoded) == _plain(record)
+    assert catalogue.encode(event.SCHEMA, decoded) == encoded  # and the bytes are canonical
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)  # StrEnum members compare as their symbols
+    return value
+
+
+def test_invalid_events_are_refused_with_a_clear_message() -> None:
+    with pytest.raises(EventValidationError, match="risk_category"):
+        build_event(
+            ModerationAction,
+            case_id="c",
+            target="generation",
+            target_ref="r",
+            detection_source="input_filter",
+            risk_category="Z.9",
+            action="delete",
+            detected_at=T,
+        )
+    with pytest.raises(EventValidationError, match="time zone"):
+        build_event(
+            RetentionPurge, scope="s", cutoff=datetime(2026, 1, 1), records_purged=1, reason="r"
+        )
+    with pytest.raises(EventValidationError, match="evidence"):
+        build_event(
+            UserSanction,
+            sanction_id="x",
+            subject="s",
+            action="suspension",
+            reason_category="A.1.6",
+            effective_from=T,
+        )
+    shanghai = timezone(timedelta(hours=8))
+    purge = build_event(
+        RetentionPurge,
+        scope="s",
+        cutoff=datetime(2026, 1, 1, 8, tzinfo=shanghai),
+        records_purged=1,
+        reason="r",
+    )
+    assert purge.cutoff == datetime(2026, 1, 1, 0, tzinfo=UTC)
+
+
+def read_batches(log: EmbeddedLog) -> list[SignedBatch]:
+    reader = log.reader("test", ["aigc-audit.events"])
+    messages = reader.poll(max_messages=100_000)
+    return [SignedBatch.decode(m.value) for m in messages]
+
+
+def make_client(log: EmbeddedLog, key: SigningKey, **kwargs: Any) -> AuditClient:
+    return AuditClient(service_id="svc", producer_id="svc-1", key=key, bus=log.writer(), **kwargs)
+
+
+def gen(n: int) -> Generation:
+    return ONE_OF_EACH[0].model_copy(update={"request_id": f"r{n}", "event_id": uuid.uuid4()})
+
+
+def assert_valid_chain(batches: list[SignedBatch], key: SigningKey, first_seq: int = 0) -> None:
+    prev = None
+    for i, batch in enumerate(batches):
+        assert batch.sequence == first_seq + i
+        if prev is not None:
+            assert batch.prev_digest == prev.digest
+        assert batch.merkle_root == merkle_root(batch.events)
+        verify_signature(key.public_key, batch_signing_input(batch.head), batch.signature)
+        prev = batch
+
+
+def test_batches_close_by_size(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        with make_client(log, key, batch_size=10, linger=60) as client:
+            for n in range(25):
+                client.generation(gen(n))
+        batches = read_batches(log)
+    assert [len(b.events) for b in batches] == [10, 10, 5]
+    assert batches[0].prev_digest == GENESIS_DIGEST
+    assert_valid_chain(batches, key)
+
+
+def test_batches_close_by_time(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        client = make_client(log, key, batch_size=1000, linger=0.05)
+        for n in range(3):
+            client.generation(gen(n))
+        deadline = time.monotonic() + 5
+        while not read_batches(log) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [len(b.events) for b in read_batches(log)] == [3]  # no flush was asked for
+        client.close()
+
+
+def test_thread_safe_emission(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        client = make_client(log, key, batch_size=37, linger=0.01)
+        ids: list[uuid.UUID] = []
+        lock = threading.Lock()
+
+        def worker(t: int) -> None:
+            for n in range(250):
+                event_id = client.generation(gen(t * 1000 + n))
+                with lock:
+                    ids.append(event_id)
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        client.close()
+        batches = read_batches(log)
+    assert_valid_chain(batches, key)
+    catalogue = default_catalogue()
+    seen = [catalogue.decode(e)[1]["head"]["event_id"] for b in batches for e in b.events]
+    assert len(seen) == 2000 and set(seen) == set(ids)
+
+
+def test_close_flushes_and_refuses_later_events(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        client = make_client(log, key, batch_size=1000, linger=60)
+        client.generation(gen(1))
+        client.close()
+        assert sum(len(b.events) for b in read_batches(log)) == 1
+        with pytest.raises(ClientClosedError):
+            client.generation(gen(2))
+
+
+def test_events_are_flushed_at_interpreter_exit(tmp_path: Path) -> None:
+    script = f"""
+import uuid
+from pathlib import Path
+from producers import AuditClient, SigningKey
+from producers.transports.embedded_log import EmbeddedLog
+from tests.test_client import gen
+client = AuditClient(service_id="svc", producer_id="svc-1", key=SigningKey.generate(),
+                     bus=EmbeddedLog(Path({str(tmp_path / "bus.sqlite3")!r})).writer(),
+                     batch_size=1000, linger=60)
+for n in range(5):
+    client.generation(gen(n))
+# no close(): the client must still deliver at exit
+"""
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=root, timeout=60)
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        assert sum(len(b.events) for b in read_batches(log)) == 5
+
+
+def test_chain_continues_across_restarts(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    state = tmp_path / "state"
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        with make_client(log, key, batch_size=2, state_dir=state) as first:
+            for n in range(4):
+                first.generation(gen(n))
+        with make_client(log, key, batch_size=2, state_dir=state) as second:
+            for n in range(4, 6):
+                second.generation(gen(n))
+        batches = read_batches(log)
+    assert [b.sequence for b in batches] == [0, 1, 2]
+    assert_valid_chain(batches, key)

@@ -1,0 +1,1140 @@
+"""The named inspection queries: the pack parses, every query runs on chDB, and answers exactly."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consumers.query_pack import (
+    PLACEHOLDER_TYPES,
+    NamedQuery,
+    QueryPackError,
+    QueryParamError,
+    UnknownQueryError,
+    bind_params,
+    get_query,
+    load_query_pack,
+    parse_query,
+    placeholders,
+    run_query,
+)
+from consumers.store.base import QueryResult
+from consumers.store.tables import (
+    BATCHES,
+    CHAIN_FINDINGS,
+    DATA_HANDLING,
+    GENERATIONS,
+    MODERATION_ACTIONS,
+    QUARANTINE,
+    USER_SANCTIONS,
+)
+from tests.store_rows import (
+    annotation_check,
+    batch,
+    complaint,
+    finding,
+    generation,
+    identity_verification,
+    insert,
+    moderation,
+    out,
+    pi_request,
+    quarantined,
+    safety_evaluation,
+    sanction,
+    training_intake,
+    ts,
+    update,
+)
+
+PACK = load_query_pack()
+
+REQUIRED = (
+    "subject_history",
+    "incidents_by_risk_category",
+    "incidents_not_reported",
+    "rectifications_overdue",
+    "sanctions_in_force",
+    "complaints_overdue",
+    "personal_information_requests_open",
+    "label_coverage",
+    "generations_without_filing",
+    "trail_integrity",
+)
+
+EXTRAS = (
+    "model_version_for_request",
+    "generation_for_label",
+    "training_data_provenance",
+    "safety_evaluations",
+    "annotation_quality",
+    "unlabelled_output_recipients",
+)
+
+SAMPLE_VALUES = {
+    "String": "x",
+    "UInt32": "1",
+    "UInt64": "1",
+    "Int64": "-1",
+    "Float64": "0.5",
+    "Date": "2026-03-01",
+    "DateTime64(6)": "2026-03-01T00:00:00Z",
+    "Bool": "true",
+}
+
+DATA_TABLES = (
+    GENERATIONS,
+    MODERATION_ACTIONS,
+    USER_SANCTIONS,
+    DATA_HANDLING,
+    BATCHES,
+    QUARANTINE,
+    CHAIN_FINDINGS,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One chDB session for the module (chDB allows one per process; opening is slow)."""
+    pytest.importorskip("chdb")
+    from consumers.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(Path(tmp_path_factory.mktemp("query-pack")) / "store")
+    store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def store(module_store: Any) -> Any:
+    """The module's store with every data table emptied, so each test sees only its own rows."""
+    for table in DATA_TABLES:
+        module_store.command(f"TRUNCATE TABLE {module_store.database}.{table.name}")
+    return module_store
+
+
+def run(store: Any, name: str, **params: str) -> list[dict[str, Any]]:
+    """Run a pack query with command-line style string params; rows as dicts."""
+    return run_query(store, PACK[name], params).as_dicts()
+
+
+# --------------------------------------------------------------------------------------------
+# (a) the pack itself
+
+
+def test_pack_holds_the_required_queries() -> None:
+    assert set(PACK) >= {*REQUIRED, *EXTRAS}
+
+
+@pytest.mark.parametrize("name", sorted(PACK))
+def test_query_header_and_placeholders(name: str) -> None:
+    query = PACK[name]
+    assert query.name == name
+    assert query.title and query.description
+    assert query.articles and all(a.startswith(("Art.", "Draft")) for a in query.articles)
+    used = placeholders(query.sql)
+    declared = {p.name: p for p in query.params}
+    assert set(used) == set(declared)
+    for pname, types in used.items():
+        assert types == {PLACEHOLDER_TYPES[declared[pname].type]}
+    for param in query.params:
+        assert param.doc, f"{name}.{param.name} has no doc"
+    assert "audit." in query.sql
+    assert not query.sql.rstrip().endswith(";")
+    assert "FINAL" not in query.sql.upper().split()
+
+
+HEADER = (
+    "-- title: T\n"
+    "-- articles: Art. 15; Draft 13\n"
+    "-- description: What it answers,\n"
+    "--   continued here.\n"
+    "-- param as_of: DateTime64(6) = now   (the time (UTC) to judge at)\n"
+    "-- param service_id: String           (required)\n"
+    "-- param label: String = ''\n"
+    "-- param limit: UInt32 = 10\n"
+)
+BODY = (
+    "SELECT {service_id:String}, {label:String}, {limit:UInt32}, "
+    "{as_of:DateTime64(6, 'UTC')} FROM audit.generations;\n"
+)
+
+
+def test_parse_query_reads_the_header() -> None:
+    query = parse_query("demo", HEADER + BODY)
+    assert query.title == "T"
+    assert query.articles == ("Art. 15", "Draft 13")
+    assert query.description == "What it answers, continued here."
+    assert [(p.name, p.type, p.default, p.doc) for p in query.params] == [
+        ("as_of", "DateTime64(6)", "now", "the time (UTC) to judge at"),
+        ("service_id", "String", None, "required"),
+        ("label", "String", "", ""),
+        ("limit", "UInt32", "10", ""),
+    ]
+    assert query.sql == BODY.strip().rstrip(";")
+
+
+@pytest.mark.parametrize(
+    ("text", "fault"),
+    [
+        (HEADER.replace("-- title: T\n", "") + BODY, "misses 'title'"),
+        (HEADER.replace("-- articles: Art. 15; Draft 13\n", "") + BODY, "misses 'articles'"),
+        (HEADER + "-- owner: me\n" + BODY, "unknown header key 'owner'"),
+        (HEADER + "-- title: again\n" + BODY, "given twice"),
+        (HEADER.replace("UInt32 = 10", "Int8 = 10") + BODY, "unknown type 'Int8'"),
+        (HEADER.replace("UInt32 = 10", "UInt32 = ten") + BODY, "bad default"),
+        (HEADER.replace("label: String", "limit: String") + BODY, "declared twice"),
+        (HEADER + "-- param extra: Bool\n" + BODY, "not used in the SQL: extra"),
+        (HEADER + BODY + "WHERE {missing:String}", "not declared as params: missing"),
+        (
+            HEADER + BODY.replace("DateTime64(6, 'UTC')", "DateTime64(6)"),
+            "must be written {as_of:DateTime64(6, 'UTC')}",
+        ),
+        (HEADER + BODY.replace("{limit:UInt32}", "{limit:UInt64}"), "'UInt64'"),
+        (HEADER + "-- param : String\n" + BODY, "malformed param line"),
+        (HEADER + "--\n" + BODY, "malformed header line"),
+        (HEADER, "no SQL"),
+    ],
+)
+def test_parse_query_refuses_malformed_files(text: str, fault: str) -> None:
+    with pytest.raises(QueryPackError, match=r"^query 'demo': ") as raised:
+        parse_query("demo", text)
+    assert fault in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_parse_query_refuses_a_bad_name() -> None:
+    with pytest.raises(QueryPackError, match="snake_case"):
+        parse_query("Bad-Name", HEADER + BODY)
+
+
+def test_unknown_query_suggests_close_names() -> None:
+    with pytest.raises(UnknownQueryError, match="did you mean complaints_overdue"):
+        get_query("complaint_overdue")
+    with pytest.raises(UnknownQueryError, match="known queries: label_coverage"):
+        get_query("zzz", {"label_coverage": PACK["label_coverage"]})
+    assert get_query("label_coverage") == PACK["label_coverage"]
+
+
+# --------------------------------------------------------------------------------------------
+# bind_params
+
+DEMO = parse_query("demo", HEADER + BODY)
+
+
+def _typed_query(ptype: str) -> NamedQuery:
+    sql_type = PLACEHOLDER_TYPES[ptype]
+    return parse_query(
+        "typed",
+        f"-- title: T\n-- articles: Art. 1\n-- description: D\n-- param v: {ptype}\n"
+        f"SELECT {{v:{sql_type}}}",
+    )
+
+
+def test_bind_params_fills_defaults() -> None:
+    before = datetime.now(UTC)
+    bound = bind_params(DEMO, {"service_id": "svc"})
+    after = datetime.now(UTC)
+    assert bound.keys() == {"as_of", "service_id", "label", "limit"}
+    assert bound["service_id"] == "svc"
+    assert bound["label"] == ""
+    assert bound["limit"] == 10
+    as_of = bound["as_of"]
+    assert isinstance(as_of, datetime) and as_of.tzinfo is not None
+    assert before <= as_of <= after
+
+
+def test_bind_params_missing_required() -> None:
+    with pytest.raises(QueryParamError, match=r"needs parameter: service_id \(String\)$"):
+        bind_params(DEMO, {})
+
+
+def test_bind_params_unknown_name_lists_known_ones() -> None:
+    with pytest.raises(
+        QueryParamError,
+        match=r"unknown parameter 'servce_id' .*; known: as_of, service_id, label, limit$",
+    ):
+        bind_params(DEMO, {"service_id": "svc", "servce_id": "x"})
+
+
+@pytest.mark.parametrize("value", ["ten", "-1", "4294967296", "1.5", ""])
+def test_bind_params_ill_typed_int(value: str) -> None:
+    with pytest.raises(QueryParamError) as raised:
+        bind_params(DEMO, {"service_id": "svc", "limit": value})
+    message = str(raised.value)
+    assert f"parameter 'limit': {value!r} is not a valid UInt32" in message
+    assert "from 0 to 4294967295" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "value", ["yesterday", "2026-13-01", "2026-11-01T25:00", "01/11/2026", "1800-01-01", "2026"]
+)
+def test_bind_params_bad_datetime(value: str) -> None:
+    with pytest.raises(
+        QueryParamError, match=r"^parameter 'as_of': .* not a valid DateTime64\(6\)"
+    ):
+        bind_params(DEMO, {"service_id": "svc", "as_of": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T08:00:00", datetime(2026, 11, 1, 8, tzinfo=UTC)),
+        ("2026-11-01 08:00", datetime(2026, 11, 1, 8, tzinfo=UTC)),
+        ("2026-11-01T08:00:00Z", datetime(2026, 11, 1, 8, tzinfo=UTC)),
+        ("2026-11-01T16:00:00+08:00", datetime(2026, 11, 1, 8, tzinfo=UTC)),
+        ("2026-11-01T03:00:00.25-05:00", datetime(2026, 11, 1, 8, 0, 0, 250000, tzinfo=UTC)),
+        (
+            datetime(2026, 11, 1, 16, tzinfo=timezone(timedelta(hours=8))),
+            datetime(2026, 11, 1, 8, tzinfo=UTC),
+        ),
+    ],
+)
+def test_bind_params_converts_times_to_utc(value: object, expected: datetime) -> None:
+    bound = bind_params(DEMO, {"service_id": "svc", "as_of": value})["as_of"]
+    assert bound == expected
+    assert isinstance(bound, datetime) and bound.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("ptype", "text", "expected"),
+    [
+        ("String", "a b", "a b"),
+        ("UInt64", "18446744073709551615", 2**64 - 1),
+        ("Int64", "-5", -5),
+        ("Float64", "0.95", 0.95),
+        ("Date", "2026-11-01", date(2026, 11, 1)),
+        ("Bool", "true", True),
+        ("Bool", "0", False),
+        ("Bool", "FALSE", False),
+    ],
+)
+def test_bind_params_types(ptype: str, text: str, expected: object) -> None:
+    query = _typed_query(ptype)
+    assert bind_params(query, {"v": text}) == {"v": expected}
+    # binding is idempotent: already-typed values pass unchanged
+    assert bind_params(query, bind_params(query, {"v": text})) == {"v": expected}
+
+
+@pytest.mark.parametrize(
+    ("ptype", "text"),
+    [
+        ("UInt64", "18446744073709551616"),
+        ("Int64", "9223372036854775808"),
+        ("Float64", "nan"),
+        ("Float64", "abc"),
+        ("Date", "2026-02-30"),
+        ("Date", "2026-11-01T00:00"),
+        ("Bool", "yes"),
+    ],
+)
+def test_bind_params_refuses_ill_typed(ptype: str, text: str) -> None:
+    with pytest.raises(QueryParamError, match=rf"'v': {text!r} is not a valid {ptype}"):
+        bind_params(_typed_query(ptype), {"v": text})
+
+
+class _RecordingStore:
+    database = "audit"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Mapping[str, Any] | None]] = []
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        self.calls.append((sql, params))
+        return QueryResult((), (), [])
+
+
+def test_run_query_passes_values_as_parameters_never_in_the_sql() -> None:
+    recorder = _RecordingStore()
+    hostile = "x' OR 1=1 --"
+    run_query(recorder, DEMO, {"service_id": hostile, "as_of": "2026-11-01"})  # type: ignore[arg-type]
+    [(sql, params)] = recorder.calls
+    assert sql == DEMO.sql
+    assert params == {
+        "as_of": datetime(2026, 11, 1, tzinfo=UTC),
+        "service_id": hostile,
+        "label": "",
+        "limit": 10,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# (b) every query runs on chDB
+
+
+def _all_params(query: NamedQuery) -> dict[str, str]:
+    return {p.name: SAMPLE_VALUES[p.type] for p in query.params}
+
+
+def _populate(store: Any) -> None:
+    """A row or two of every kind, all about subject, request, model and data set "x"."""
+    case = moderation(
+        occurred_at=ts("2026-02-10"),
+        subject="x",
+        rectification_ticket="RT-x",
+        rectification_opened_at=ts("2026-02-10"),
+        rectification_due_at=ts("2026-05-10"),
+    )
+    insert(
+        store,
+        GENERATIONS,
+        [
+            generation(
+                subject="x",
+                filing_number=None,
+                request_id="x",
+                produce_id="x",
+                explicit_label=False,
+                unlabelled_on_request=True,
+            )
+        ],
+    )
+    insert(store, MODERATION_ACTIONS, [case, update(case, occurred_at=ts("2026-02-11"))])
+    insert(store, MODERATION_ACTIONS, [complaint(subject="x", occurred_at=ts("2026-02-01"))])
+    insert(store, USER_SANCTIONS, [sanction(subject="x", occurred_at=ts("2026-02-01"))])
+    insert(
+        store,
+        DATA_HANDLING,
+        [
+            pi_request(subject="x", occurred_at=ts("2026-02-01")),
+            training_intake(model_name="x", dataset_id="x"),
+            annotation_check(dataset_id="x"),
+            safety_evaluation(model_name="x"),
+            identity_verification(subject="x"),
+        ],
+    )
+    insert(store, BATCHES, [batch()])
+    insert(store, QUARANTINE, [quarantined(), quarantined(offset=1001, producer_id=None)])
+    insert(store, CHAIN_FINDINGS, [finding()])
+
+
+def _over_data_params(query: NamedQuery) -> dict[str, str]:
+    """Required strings "x", a window over everything, and the judging time 2026-06-01."""
+    given: dict[str, str] = {}
+    for param in query.params:
+        if param.name == "from":
+            given[param.name] = "2000-01-01"
+        elif param.name == "to":
+            given[param.name] = "2100-01-01"
+        elif param.type == "DateTime64(6)":
+            given[param.name] = "2026-06-01"
+        elif param.required:
+            given[param.name] = SAMPLE_VALUES[param.type]
+    return given
+
+
+@pytest.mark.chdb
+@pytest.mark.parametrize("name", sorted(PACK))
+def test_every_query_runs_on_an_empty_store(store: Any, name: str) -> None:
+    result = run_query(store, PACK[name], _all_params(PACK[name]))
+    assert result.rows == []
+
+
+@pytest.mark.chdb
+def test_every_query_runs_over_data(store: Any) -> None:
+    _populate(store)
+    answered = set()
+    for name, query in PACK.items():
+        result = run_query(store, query, _over_data_params(query))
+        assert len(result.columns) == len(result.types), name
+        assert all(len(row) == len(result.columns) for row in result.rows), name
+        if result.rows:
+            answered.add(name)
+    assert answered >= {*REQUIRED, *EXTRAS}
+
+
+@pytest.mark.chdb
+def test_time_params_do_not_depend_on_the_session_time_zone(store: Any) -> None:
+    insert(store, MODERATION_ACTIONS, [complaint(complaint_id="k", occurred_at=ts("2026-03-01"))])
+    # due 2026-03-08 00:00 UTC: overdue one microsecond later, not at the due time itself.
+    at_due = {"as_of": "2026-03-08T00:00:00Z"}
+    just_after = {"as_of": "2026-03-08T08:00:00.000001+08:00"}
+    store.command("SET session_timezone = 'Asia/Shanghai'")
+    try:
+        assert run(store, "complaints_overdue", **at_due) == []
+        assert [r["complaint_id"] for r in run(store, "complaints_overdue", **just_after)] == ["k"]
+    finally:
+        store.command("SET session_timezone = ''")
+
+
+# --------------------------------------------------------------------------------------------
+# (c) exact answers
+
+
+@pytest.mark.chdb
+def test_subject_history(store: Any) -> None:
+    gen = generation(subject="subj-h", request_id="req-h1", occurred_at=ts("2026-03-01 10:00"))
+    case = moderation(
+        subject="subj-h",
+        case_id="case-h1",
+        target_ref="req-h1",
+        occurred_at=ts("2026-03-01 10:05"),
+    )
+    cmp = complaint(subject="subj-h", complaint_id="cmp-h1", occurred_at=ts("2026-03-01 11:00"))
+    sanc = sanction(
+        subject="subj-h",
+        sanction_id="san-h1",
+        evidence=[str(case["event_id"])],
+        occurred_at=ts("2026-03-01 12:00"),
+    )
+    pir = pi_request(subject="subj-h", request_id="pir-h1", occurred_at=ts("2026-03-02 09:00"))
+    idv = identity_verification(subject="subj-h", occurred_at=ts("2026-02-28 09:00"))
+    insert(store, GENERATIONS, [gen, generation(subject="someone-else")])
+    insert(store, MODERATION_ACTIONS, [case, cmp, moderation(subject="someone-else")])
+    insert(store, USER_SANCTIONS, [sanc])
+    insert(store, DATA_HANDLING, [pir, idv, pi_request(subject="someone-else")])
+
+    rows = run(store, "subject_history", subject="subj-h")
+    got = [
+        (r["occurred_at"], r["family"], r["event_type"], r["service_id"], r["ref"], r["summary"])
+        for r in rows
+    ]
+    assert got == [
+        (
+            out("2026-02-28 09:00"),
+            "data_handling",
+            "identity_verification",
+            "svc-chat",
+            "",
+            "identity verified by mobile_number",
+        ),
+        (
+            out("2026-03-01 10:00"),
+            "generation",
+            "generation",
+            "svc-chat",
+            "req-h1",
+            "text by chat-model 1.0 via app: passed",
+        ),
+        (
+            out("2026-03-01 10:05"),
+            "moderation_action",
+            "moderation_action",
+            "svc-chat",
+            "case-h1",
+            "block_generation (A.1.6) on generation req-h1, detected by output_filter",
+        ),
+        (
+            out("2026-03-01 11:00"),
+            "moderation_action",
+            "complaint",
+            "svc-chat",
+            "cmp-h1",
+            "complaint cmp-h1 via in_app, due 2026-03-08 11:00:00, no feedback yet",
+        ),
+        (
+            out("2026-03-01 12:00"),
+            "user_sanction",
+            "user_sanction",
+            "svc-chat",
+            "san-h1",
+            "suspension (A.1.6) from 2026-03-01 12:00:00, evidence: 1",
+        ),
+        (
+            out("2026-03-02 09:00"),
+            "data_handling",
+            "personal_information_request",
+            "svc-chat",
+            "pir-h1",
+            "delete request received, due 2026-03-17 09:00:00",
+        ),
+    ]
+    assert [r["event_id"] for r in rows] == [
+        str(x["event_id"]) for x in (idv, gen, case, cmp, sanc, pir)
+    ]
+
+
+def _case(case_id: str, code: str | None, detected: str, seconds: float | None, **kw: Any) -> dict:
+    at = ts(detected)
+    acted = None if seconds is None else at + timedelta(seconds=seconds)
+    return moderation(
+        case_id=case_id, risk_category=code, occurred_at=at, detected_at=at, acted_at=acted, **kw
+    )
+
+
+@pytest.mark.chdb
+def test_incidents_by_risk_category(store: Any) -> None:
+    c1 = _case("c1", "A.1.6", "2026-04-02 10:00", None)
+    c7 = _case("c7", "A.1.1", "2026-04-06 10:00", None, action="no_action")
+    rows = [
+        c1,
+        update(c1, occurred_at=ts("2026-04-02 10:01"), acted_at=ts("2026-04-02 10:01")),
+        _case("c2", "A.1.6", "2026-04-03 10:00", 120, model_version="2.0"),
+        _case("c3", "A.1.6", "2026-04-04 10:00", None),
+        _case("c4", "A.2.5", "2026-04-05 10:00", 30, model_name="image-model"),
+        _case("c5", "A.1.6", "2026-04-05 11:00", 5, action="no_action"),
+        _case("c6", "A.1.1", "2026-03-31 23:59", 5),
+        _case("c8", "A.1.1", "2026-05-01 00:00", 5),
+        c7,
+        update(
+            c7,
+            occurred_at=ts("2026-04-06 10:05"),
+            action="delete",
+            acted_at=ts("2026-04-06 10:00:10"),
+        ),
+        complaint(occurred_at=ts("2026-04-07"), risk_category="A.1.6"),
+    ]
+    insert(store, MODERATION_ACTIONS, rows)
+    got = run(store, "incidents_by_risk_category", **{"from": "2026-04-01", "to": "2026-05-01"})
+    assert got == [
+        {
+            "category": "A.1",
+            "risk_category": "A.1.1",
+            "cases": 1,
+            "models": ["chat-model 1.0"],
+            "not_acted": 0,
+            "avg_seconds_to_action": 10.0,
+            "p50_seconds_to_action": 10.0,
+            "p95_seconds_to_action": 10.0,
+            "max_seconds_to_action": 10.0,
+        },
+        {
+            "category": "A.1",
+            "risk_category": "A.1.6",
+            "cases": 3,
+            "models": ["chat-model 1.0", "chat-model 2.0"],
+            "not_acted": 1,
+            "avg_seconds_to_action": 90.0,
+            "p50_seconds_to_action": 90.0,
+            "p95_seconds_to_action": pytest.approx(117.0),
+            "max_seconds_to_action": 120.0,
+        },
+        {
+            "category": "A.2",
+            "risk_category": "A.2.5",
+            "cases": 1,
+            "models": ["image-model 1.0"],
+            "not_acted": 0,
+            "avg_seconds_to_action": 30.0,
+            "p50_seconds_to_action": 30.0,
+            "p95_seconds_to_action": 30.0,
+            "max_seconds_to_action": 30.0,
+        },
+    ]
+    only_other = run(
+        store, "incidents_by_risk_category", **{"from": "2026-04-01", "service_id": "svc-other"}
+    )
+    assert only_other == []
+
+
+@pytest.mark.chdb
+def test_incidents_not_reported(store: Any) -> None:
+    n2 = _case("n2", "A.1.3", "2026-04-02", 1)
+    n4 = _case("n4", "A.1.7", "2026-04-09", 1)
+    reported = {"reported": True, "authority": "Beijing CAC", "report_reference": "R-1"}
+    rows = [
+        _case("n1", "A.1.6", "2026-04-01", 1),
+        n2,
+        update(n2, occurred_at=ts("2026-04-03"), reported_at=ts("2026-04-03"), **reported),
+        _case("n3", "A.2.5", "2026-04-01", 1),
+        n4,
+        update(n4, occurred_at=ts("2026-04-11"), reported_at=ts("2026-04-11"), **reported),
+        _case("n5", "A.1.6", "2026-04-11", 1),
+    ]
+    insert(store, MODERATION_ACTIONS, rows)
+
+    at_10 = run(store, "incidents_not_reported", as_of="2026-04-10")
+    assert [(r["case_id"], r["risk_category"], r["hours_since_detection"]) for r in at_10] == [
+        ("n1", "A.1.6", 216.0),
+        ("n4", "A.1.7", 24.0),  # reported only on 04-11: still unreported at 04-10
+    ]
+    assert at_10[0] | {"hours_since_detection": None} == {
+        "case_id": "n1",
+        "service_id": "svc-chat",
+        "risk_category": "A.1.6",
+        "action": "block_generation",
+        "detection_source": "output_filter",
+        "detected_at": out("2026-04-01"),
+        "acted_at": out("2026-04-01 00:00:01"),
+        "hours_since_detection": None,
+        "model_name": "chat-model",
+        "model_version": "1.0",
+        "subject": "subj-1",
+        "target": "generation",
+        "target_ref": "req-1",
+    }
+    at_12 = run(store, "incidents_not_reported", as_of="2026-04-12")
+    assert [r["case_id"] for r in at_12] == ["n1", "n5"]
+
+
+def _ticket(case_id: str, ticket: str, opened: str, due: str, **kw: Any) -> dict:
+    return moderation(
+        case_id=case_id,
+        occurred_at=ts(opened),
+        rectification_ticket=ticket,
+        rectification_opened_at=ts(opened),
+        rectification_due_at=ts(due),
+        **kw,
+    )
+
+
+@pytest.mark.chdb
+def test_rectifications_overdue(store: Any) -> None:
+    t1 = _ticket("case-r1", "RT-1", "2026-03-01", "2026-06-01")
+    t4 = _ticket("case-r4", "RT-4", "2026-03-20", "2026-06-20", model_version="2.0")
+    rows = [
+        t1,
+        update(t1, occurred_at=ts("2026-05-20"), rectification_closed_at=ts("2026-05-20")),
+        _ticket("case-r2", "RT-2", "2026-03-10", "2026-06-10"),
+        _ticket("case-r3", "RT-2", "2026-03-11", "2026-06-10"),
+        _ticket("case-r5", "RT-3", "2026-04-15", "2026-07-15"),
+        t4,
+        update(t4, occurred_at=ts("2026-07-05"), rectification_closed_at=ts("2026-07-05")),
+    ]
+    insert(store, MODERATION_ACTIONS, rows)
+    got = run(store, "rectifications_overdue", as_of="2026-07-01")
+    assert got == [
+        {
+            "ticket": "RT-2",
+            "service_id": "svc-chat",
+            "case_ids": ["case-r2", "case-r3"],
+            "risk_category": "A.1.6",
+            "model_name": "chat-model",
+            "model_version": "1.0",
+            "opened_at": out("2026-03-11"),
+            "due_at": out("2026-06-10"),
+            "days_overdue": 21.0,
+        },
+        {
+            "ticket": "RT-4",
+            "service_id": "svc-chat",
+            "case_ids": ["case-r4"],
+            "risk_category": "A.1.6",
+            "model_name": "chat-model",
+            "model_version": "2.0",
+            "opened_at": out("2026-03-20"),
+            "due_at": out("2026-06-20"),
+            "days_overdue": 11.0,
+        },
+    ]
+    # closed on 07-05: no longer overdue afterwards
+    assert [r["ticket"] for r in run(store, "rectifications_overdue", as_of="2026-07-10")] == [
+        "RT-2"
+    ]
+
+
+@pytest.mark.chdb
+def test_sanctions_in_force(store: Any) -> None:
+    evidence = [str(uuid.uuid4()), str(uuid.uuid4())]
+    s1 = sanction(sanction_id="s1", subject="subj-a", occurred_at=ts("2026-03-01"))
+    rows = [
+        s1,
+        update(
+            s1,
+            occurred_at=ts("2026-03-10"),
+            action="reinstatement",
+            effective_from=ts("2026-03-10"),
+        ),
+        sanction(
+            sanction_id="s2",
+            subject="subj-b",
+            action="warning",
+            occurred_at=ts("2026-03-02"),
+            effective_until=ts("2026-03-05"),
+        ),
+        sanction(
+            sanction_id="s3",
+            subject="subj-c",
+            action="function_restriction",
+            reason_category="A.4.3",
+            restricted_functions=["image_generation"],
+            evidence=evidence,
+            occurred_at=ts("2026-03-03"),
+            effective_until=ts("2026-04-01"),
+        ),
+        sanction(
+            sanction_id="s4", subject="subj-d", action="termination", occurred_at=ts("2026-03-20")
+        ),
+    ]
+    insert(store, USER_SANCTIONS, rows)
+
+    at_06 = run(store, "sanctions_in_force", at="2026-03-06")
+    assert [r["sanction_id"] for r in at_06] == ["s1", "s3"]
+    assert at_06[1] == {
+        "sanction_id": "s3",
+        "subject": "subj-c",
+        "service_id": "svc-chat",
+        "action": "function_restriction",
+        "reason_category": "A.4.3",
+        "restricted_functions": ["image_generation"],
+        "effective_from": out("2026-03-03"),
+        "effective_until": out("2026-04-01"),
+        "evidence_count": 2,
+        "evidence": evidence,
+        "records_preserved": True,
+        "reported": False,
+    }
+    assert at_06[0]["action"] == "suspension" and at_06[0]["effective_until"] is None
+    # reinstated on 03-10: s1 is no longer in force
+    assert [r["sanction_id"] for r in run(store, "sanctions_in_force", at="2026-03-15")] == ["s3"]
+    assert [r["sanction_id"] for r in run(store, "sanctions_in_force", at="2026-03-25")] == [
+        "s3",
+        "s4",
+    ]
+    # the reinstatement takes effect at its effective_from exactly
+    assert [
+        r["sanction_id"] for r in run(store, "sanctions_in_force", at="2026-03-09T23:59:59")
+    ] == [
+        "s1",
+        "s3",
+    ]
+    only_a = run(store, "sanctions_in_force", at="2026-03-06", subject="subj-a")
+    assert [r["sanction_id"] for r in only_a] == ["s1"]
+
+
+@pytest.mark.chdb
+def test_complaints_overdue(store: Any) -> None:
+    k2 = complaint(complaint_id="k2", occurred_at=ts("2026-03-02"))
+    k3 = complaint(complaint_id="k3", occurred_at=ts("2026-03-03"), subject="subj-3")
+    k5 = complaint(complaint_id="k5", occurred_at=ts("2026-03-04"))
+    rows = [
+        complaint(complaint_id="k1", occurred_at=ts("2026-03-01")),
+        k2,
+        update(k2, occurred_at=ts("2026-03-05"), complaint_feedback_at=ts("2026-03-05")),
+        k3,
+        update(
+            k3,
+            occurred_at=ts("2026-03-12"),
+            complaint_handled_at=ts("2026-03-11"),
+            complaint_feedback_at=ts("2026-03-12"),
+        ),
+        complaint(complaint_id="k4", occurred_at=ts("2026-03-15")),
+        k5,
+        update(k5, occurred_at=ts("2026-03-25"), complaint_feedback_at=ts("2026-03-25")),
+    ]
+    insert(store, MODERATION_ACTIONS, rows)
+    got = run(store, "complaints_overdue", as_of="2026-03-20")
+    assert [(r["complaint_id"], r["late_feedback"], r["days_overdue"]) for r in got] == [
+        ("k1", False, 12.0),
+        ("k3", True, 2.0),
+        ("k5", False, 9.0),  # feedback only on 03-25: still open at 03-20
+    ]
+    assert got[1] == {
+        "complaint_id": "k3",
+        "service_id": "svc-chat",
+        "case_id": "case-k3",
+        "subject": "subj-3",
+        "channel": "in_app",
+        "received_at": out("2026-03-03"),
+        "due_by": out("2026-03-10"),
+        "handled_at": out("2026-03-11"),
+        "feedback_at": out("2026-03-12"),
+        "late_feedback": True,
+        "days_overdue": 2.0,
+    }
+    later = run(store, "complaints_overdue", as_of="2026-04-01")
+    assert [(r["complaint_id"], r["late_feedback"], r["days_overdue"]) for r in later] == [
+        ("k1", False, 24.0),
+        ("k3", True, 2.0),
+        ("k5", True, 14.0),
+        ("k4", False, 10.0),
+    ]
+
+
+@pytest.mark.chdb
+def test_personal_information_requests_open(store: Any) -> None:
+    p2 = pi_request(request_id="p2", occurred_at=ts("2026-03-20"), request_kind="access")
+    p3 = pi_request(request_id="p3", occurred_at=ts("2026-03-01"))
+    p4 = pi_request(request_id="p4", occurred_at=ts("2026-03-02"), subject="subj-4")
+    p5 = pi_request(request_id="p5", occurred_at=ts("2026-03-03"))
+    rows = [
+        pi_request(request_id="p1", occurred_at=ts("2026-03-01")),
+        p2,
+        update(p2, occurred_at=ts("2026-03-21"), status="in_progress"),
+        p3,
+        update(p3, occurred_at=ts("2026-03-10"), status="completed", completed_at=ts("2026-03-10")),
+        p4,
+        update(p4, occurred_at=ts("2026-03-05"), status="in_progress"),
+        update(p4, occurred_at=ts("2026-03-20"), status="completed", completed_at=ts("2026-03-20")),
+        p5,
+        update(p5, occurred_at=ts("2026-03-19"), status="refused", completed_at=ts("2026-03-19")),
+    ]
+    insert(store, DATA_HANDLING, rows)
+    got = run(store, "personal_information_requests_open", as_of="2026-04-01")
+    summary = [(r["request_id"], r["status"], r["open"], r["late"], r["days_late"]) for r in got]
+    assert summary == [
+        ("p1", "received", True, True, 16.0),
+        ("p4", "completed", False, True, 3.0),
+        ("p5", "refused", False, True, 1.0),
+        ("p2", "in_progress", True, False, 0.0),
+    ]
+    assert got[1] == {
+        "request_id": "p4",
+        "service_id": "svc-chat",
+        "subject": "subj-4",
+        "request_kind": "delete",
+        "status": "completed",
+        "received_at": out("2026-03-02"),
+        "due_at": out("2026-03-17"),
+        "completed_at": out("2026-03-20"),
+        "open": False,
+        "late": True,
+        "days_late": 3.0,
+    }
+    # at 03-15 p4 was in progress and not yet due; p3 and p5 were still open and not yet due
+    early = run(store, "personal_information_requests_open", as_of="2026-03-15")
+    assert [(r["request_id"], r["status"], r["late"]) for r in early] == [
+        ("p1", "received", False),
+        ("p4", "in_progress", False),
+        ("p5", "received", False),
+    ]
+
+
+@pytest.mark.chdb
+def test_label_coverage(store: Any) -> None:
+    text = {"occurred_at": ts("2026-04-02")}
+    image = {
+        "occurred_at": ts("2026-04-03"),
+        "modality": "image",
+        "model_name": "image-model",
+        "model_version": "2.1",
+    }
+    rows = [
+        generation(**text),
+        generation(**text, implicit_label=False),
+        generation(**text, explicit_label=False, implicit_label=False),
+        generation(**image),
+        generation(**image, explicit_label=False, unlabelled_on_request=True),
+        generation(occurred_at=ts("2026-05-01"), explicit_label=False),
+        generation(occurred_at=ts("2026-03-31 23:59:59.999999"), explicit_label=False),
+    ]
+    insert(store, GENERATIONS, rows)
+    got = run(store, "label_coverage", **{"from": "2026-04-01", "to": "2026-05-01"})
+    assert got == [
+        {
+            "modality": "image",
+            "model_name": "image-model",
+            "model_version": "2.1",
+            "generations": 2,
+            "explicit_labels": 1,
+            "explicit_share": 0.5,
+            "implicit_labels": 2,
+            "implicit_share": 1.0,
+            "unlabelled": 0,
+            "unlabelled_on_request": 1,
+        },
+        {
+            "modality": "text",
+            "model_name": "chat-model",
+            "model_version": "1.0",
+            "generations": 3,
+            "explicit_labels": 2,
+            "explicit_share": 0.6667,
+            "implicit_labels": 1,
+            "implicit_share": 0.3333,
+            "unlabelled": 1,
+            "unlabelled_on_request": 0,
+        },
+    ]
+
+
+@pytest.mark.chdb
+def test_generations_without_filing(store: Any) -> None:
+    x = {"service_id": "svc-a", "model_name": "model-x", "model_version": "0.1"}
+    rows = [
+        generation(**x, filing_number=None, subject="s1", occurred_at=ts("2026-04-02")),
+        generation(**x, filing_number=None, subject="s2", occurred_at=ts("2026-04-05")),
+        generation(**x, filing_number="", subject="s1", occurred_at=ts("2026-04-06")),
+        generation(**x, filing_number=None, occurred_at=ts("2026-05-01")),
+        generation(
+            service_id="svc-b",
+            model_name="model-y",
+            filing_number="  ",
+            occurred_at=ts("2026-04-03"),
+        ),
+        generation(service_id="svc-a", occurred_at=ts("2026-04-04")),
+    ]
+    insert(store, GENERATIONS, rows)
+    got = run(store, "generations_without_filing", **{"from": "2026-04-01", "to": "2026-05-01"})
+    assert got == [
+        {
+            **x,
+            "generations": 3,
+            "subjects": 2,
+            "first_seen": out("2026-04-02"),
+            "last_seen": out("2026-04-06"),
+        },
+        {
+            "service_id": "svc-b",
+            "model_name": "model-y",
+            "model_version": "1.0",
+            "generations": 1,
+            "subjects": 1,
+            "first_seen": out("2026-04-03"),
+            "last_seen": out("2026-04-03"),
+        },
+    ]
+
+
+@pytest.mark.chdb
+def test_trail_integrity(store: Any) -> None:
+    insert(
+        store,
+        BATCHES,
+        [
+            batch(sequence=0, event_count=10, created_at=ts("2026-03-01 10:00")),
+            batch(sequence=1, event_count=5, created_at=ts("2026-03-01 10:01")),
+            batch(sequence=2, event_count=7, created_at=ts("2026-03-01 10:02")),
+        ],
+    )
+    insert(
+        store,
+        QUARANTINE,
+        [
+            quarantined(offset=10),
+            quarantined(offset=11),
+            quarantined(offset=12, reason="chain_gap"),
+            quarantined(offset=13, producer_id="producer-2", reason="merkle_root_mismatch"),
+            quarantined(offset=14, producer_id=None, reason="not_a_batch"),
+        ],
+    )
+    insert(
+        store,
+        CHAIN_FINDINGS,
+        [finding(offset=12), finding(offset=20, producer_id="producer-3", kind="chain_fork")],
+    )
+    got = run(store, "trail_integrity")
+    empty: dict[str, Any] = {
+        "batches": 0,
+        "events": 0,
+        "last_batch_at": None,
+        "last_sequence": None,
+        "quarantined": 0,
+        "quarantined_by_reason": [],
+        "chain_findings": 0,
+        "gaps": 0,
+        "forks": 0,
+        "findings_by_kind": [],
+    }
+    assert got == [
+        {
+            **empty,
+            "producer_id": "(unknown)",
+            "quarantined": 1,
+            "quarantined_by_reason": ["not_a_batch: 1"],
+        },
+        {
+            "producer_id": "producer-1",
+            "batches": 3,
+            "events": 22,
+            "last_batch_at": out("2026-03-01 10:02"),
+            "last_sequence": 2,
+            "quarantined": 3,
+            "quarantined_by_reason": ["bad_signature: 2", "chain_gap: 1"],
+            "chain_findings": 1,
+            "gaps": 1,
+            "forks": 0,
+            "findings_by_kind": ["chain_gap: 1"],
+        },
+        {
+            **empty,
+            "producer_id": "producer-2",
+            "quarantined": 1,
+            "quarantined_by_reason": ["merkle_root_mismatch: 1"],
+        },
+        {
+            **empty,
+            "producer_id": "producer-3",
+            "chain_findings": 1,
+            "forks": 1,
+            "findings_by_kind": ["chain_fork: 1"],
+        },
+    ]
+    window = run(store, "trail_integrity", **{"from": "2026-03-01T10:00:30", "to": "2026-03-02"})
+    assert [(r["producer_id"], r["batches"], r["events"], r["quarantined"]) for r in window] == [
+        ("producer-1", 2, 12, 0)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# extra queries
+
+
+@pytest.mark.chdb
+def test_model_version_for_request(store: Any) -> None:
+    insert(
+        store,
+        GENERATIONS,
+        [
+            generation(request_id="req-42", model_version="2.3", filing_number=None),
+            generation(request_id="req-43"),
+        ],
+    )
+    got = run(store, "model_version_for_request", request_id="req-42")
+    assert [(r["model_name"], r["model_version"], r["filing_number"]) for r in got] == [
+        ("chat-model", "2.3", None)
+    ]
+
+
+@pytest.mark.chdb
+def test_safety_evaluations(store: Any) -> None:
+    rows = [
+        safety_evaluation(model_version="1.0", occurred_at=ts("2026-01-01"), qualified_rate=0.5),
+        safety_evaluation(model_version="1.0", occurred_at=ts("2026-02-01")),
+        safety_evaluation(model_version="2.0", generated_test_size=999),
+        safety_evaluation(model_version="3.0", refusal_rate=0.94, false_refusal_rate=0.06),
+    ]
+    insert(store, DATA_HANDLING, rows)
+    got = run(store, "safety_evaluations", as_of="2026-06-01")
+    checks = [
+        tuple(
+            r[c]
+            for c in (
+                "model_version",
+                "evaluations",
+                "qualified_ok",
+                "refusal_ok",
+                "false_refusal_ok",
+                "meets_all",
+            )
+        )
+        for r in got
+    ]
+    assert checks == [
+        ("1.0", 2, True, True, True, True),
+        ("2.0", 1, False, True, True, False),
+        ("3.0", 1, True, False, False, False),
+    ]
+    early = run(store, "safety_evaluations", as_of="2026-01-10")
+    assert [(r["model_version"], r["qualified_ok"]) for r in early] == [("1.0", False)]
+
+
+@pytest.mark.chdb
+def test_training_data_provenance(store: Any) -> None:
+    rows = [
+        training_intake(dataset_id="ds-a", occurred_at=ts("2026-01-01")),
+        training_intake(
+            dataset_id="ds-b",
+            occurred_at=ts("2026-01-02"),
+            contains_personal_information=True,
+            source_kind="user_generated",
+        ),
+        training_intake(dataset_id="ds-c", model_version="2.0"),
+        annotation_check(dataset_id="ds-a", sample_size=100, sampled_accuracy=0.98),
+        annotation_check(dataset_id="ds-a", sample_size=300, sampled_accuracy=0.95),
+    ]
+    insert(store, DATA_HANDLING, rows)
+    got = run(store, "training_data_provenance", model_name="chat-model", model_version="1.0")
+    assert [
+        (
+            r["dataset_id"],
+            r["personal_information_without_consent"],
+            r["annotation_checks"],
+            r["annotation_sampled"],
+            r["min_sampled_accuracy"],
+        )
+        for r in got
+    ] == [("ds-a", False, 2, 400, 0.95), ("ds-b", True, 0, None, None)]
+    every_version = run(store, "training_data_provenance", model_name="chat-model")
+    assert [r["dataset_id"] for r in every_version] == ["ds-a", "ds-b", "ds-c"]
