@@ -22,8 +22,9 @@ from consumers.output import FORMATS, render, result_table
 from consumers.settings import Settings, load_settings
 from producers.errors import AuditError
 
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, `make demo | less`) gets room for the query tables rather than 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 class CliError(PlatformError):
@@ -87,7 +88,7 @@ def demo(as_json: bool, generations: int, users: int, seed: int) -> None:
     from consumers.demo_report import print_demo, summary_json
     from consumers.simulation import SimulationPlan
 
-    plan = SimulationPlan.default(seed=seed, generations=generations, users=users)
+    plan = SimulationPlan(seed=seed, generations=generations, users=users)
     s = settings()
     console = err if as_json else out
     with _progress(console) as progress:
@@ -138,7 +139,7 @@ def emit(generations: int, users: int, seed: int | None, as_json: bool) -> None:
     from consumers.demo import emit_traffic
     from consumers.simulation import SimulationPlan
 
-    plan = SimulationPlan.default(
+    plan = SimulationPlan(
         seed=secrets.randbits(32) if seed is None else seed, generations=generations, users=users
     )
     with Deployment(settings()) as deployment, _progress(err) as progress:
@@ -146,11 +147,11 @@ def emit(generations: int, users: int, seed: int | None, as_json: bool) -> None:
         summary = emit_traffic(deployment, plan, lambda n: progress.update(task, completed=n))
         progress.update(task, total=summary.total, completed=summary.total)
     if as_json:
-        out.file.write(json.dumps({"emitted": summary.total, "by_type": summary.by_type}) + "\n")
+        out.file.write(json.dumps({"emitted": summary.total, "by_type": summary.counts}) + "\n")
     else:
         out.print(
             f"emitted {summary.total} events: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(summary.by_type.items()))
+            + ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
         )
 
 

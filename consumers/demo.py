@@ -93,8 +93,10 @@ def demo_params(store: Store, plan: SimulationPlan) -> dict[str, Any]:
         rows = store.query(sql).rows
         return rows[0][0] if rows else ""
 
+    earliest = first(f"SELECT min(occurred_at) FROM {db}.events")
     return {
-        "from": plan.start,
+        # Governance records (training data, annotation) predate the simulated month.
+        "from": earliest or plan.start,
         # Batches are stamped with the time they were made, now, which may be after the plan's
         # simulated month; a window ending now covers both.
         "to": max(plan.as_of, datetime.now(UTC)),

@@ -21,7 +21,7 @@ def summary_json(result: DemoResult, data_dir: Path) -> dict[str, Any]:
         "emitted": result.emitted,
         "materialised": result.materialised,
         "quarantined": result.quarantined,
-        "emitted_by_type": result.summary.by_type,
+        "emitted_by_type": result.summary.counts,
         "chain_findings": result.stats.chain_findings,
         "queries": {name: len(r.rows) for name, r in result.queries.items()},
         "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
@@ -35,7 +35,10 @@ def print_demo(result: DemoResult, console: Console, data_dir: Path) -> None:
     verdict = "[green]every event verified and stored[/]" if ok else "[red]events missing[/]"
     console.print(
         Panel.fit(
-            f"Simulated provider: {summary.describe()}\n"
+            f"Simulated provider: {summary.users:,} users, {summary.services} services, "
+            f"{summary.models} model versions, {summary.start:%Y-%m-%d} to "
+            f"{summary.as_of:%Y-%m-%d}; without a filing number: "
+            f"{', '.join(summary.unfiled_models) or 'none'}\n"
             f"Emitted [bold]{result.emitted}[/] signed events in "
             f"{result.stats.batches_accepted} batches in {result.seconds['emit']:.1f}s; "
             f"materialised [bold]{result.materialised}[/] in "
@@ -48,8 +51,8 @@ def print_demo(result: DemoResult, console: Console, data_dir: Path) -> None:
     families.add_column("event kind")
     families.add_column("emitted", justify="right")
     families.add_column("", justify="left")
-    top = max(summary.by_type.values(), default=1)
-    for kind, count in sorted(summary.by_type.items(), key=lambda kv: -kv[1]):
+    top = max(summary.counts.values(), default=1)
+    for kind, count in sorted(summary.counts.items(), key=lambda kv: -kv[1]):
         bar = "█" * max(1, round(24 * count / top))
         families.add_row(kind, f"{count:,}", f"[cyan]{bar}[/]")
     console.print(families)
@@ -57,9 +60,10 @@ def print_demo(result: DemoResult, console: Console, data_dir: Path) -> None:
     pack = load_query_pack()
     for name, res in result.queries.items():
         query = pack[name]
-        title = f"{query.title} — {"; ".join(query.articles)} · {name} · {len(res.rows)} rows"
+        articles = "; ".join(query.articles)
+        title = f"{query.title} — {articles} · {name} · {len(res.rows)} rows"
         if res.rows:
-            console.print(result_table(res, title, limit=ROWS_SHOWN))
+            console.print(result_table(res, title, limit=ROWS_SHOWN, compact=True))
         else:
             console.print(f"[bold]{title}[/]\n  (no rows)")
     console.print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 from rich.console import Console
@@ -15,17 +16,39 @@ from consumers.store.base import QueryResult
 FORMATS = ("table", "csv", "json")
 
 
-def result_table(result: QueryResult, title: str | None = None, limit: int | None = None) -> RichTable:
+def result_table(
+    result: QueryResult, title: str | None = None, limit: int | None = None, compact: bool = False
+) -> RichTable:
+    """A rich table of ``result``; ``compact`` shortens times to the minute and long ids, for an
+    overview (the CSV and JSON formats always carry the full values)."""
     table = RichTable(title=title, title_justify="left", show_lines=False, header_style="bold")
     for name, ctype in zip(result.columns, result.types, strict=True):
         numeric = any(t in ctype for t in ("Int", "Float", "Decimal"))
-        table.add_column(name, justify="right" if numeric else "left", overflow="fold")
+        table.add_column(
+            name,
+            justify="right" if numeric else "left",
+            overflow="ellipsis" if compact else "fold",
+            max_width=28 if compact else None,
+            no_wrap=compact,
+        )
     rows = result.rows if limit is None else result.rows[:limit]
     for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(_short(_cell(v)) if compact else _cell(v) for v in row))
     if limit is not None and len(result.rows) > limit:
         table.caption = f"{limit} of {len(result.rows)} rows shown"
     return table
+
+
+_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d):\d\d(\.\d+)?$")
+_HEX_ID = re.compile(r"^[0-9a-f]{24,}$")
+
+
+def _short(text: str) -> str:
+    if match := _TIMESTAMP.match(text):
+        return match.group(1)
+    if _HEX_ID.match(text):
+        return text[:10] + "…"
+    return text
 
 
 def _cell(value: Any) -> str:

@@ -71,7 +71,7 @@ class Harness:
 
     def emit(self, producer_id: str, events: list[AuditEvent], batch_size: int = 500) -> None:
         client = self.deployment.client(producer_id.split("-")[0], producer_id)
-        client._batcher._batch_size = batch_size  # noqa: SLF001 - tests pick batch boundaries
+        client._batcher._batch_size = batch_size
         for event in events:
             client.emit(event)
         client.close()

@@ -109,7 +109,8 @@ def test_missing_batch(h: Harness) -> None:
     rows = h.query("SELECT kind, expected_sequence, got_sequence FROM audit.chain_findings").rows
     assert rows == [("chain_gap", 1, 2)]
     assert sorted(
-        int(r[0]) for r in h.query("SELECT sequence FROM audit.batches WHERE producer_id='svc-1'").rows
+        int(r[0])
+        for r in h.query("SELECT sequence FROM audit.batches WHERE producer_id='svc-1'").rows
     ) == [0, 3]
     assert_good_landed(h)
 
@@ -150,7 +151,7 @@ def test_key_registered_by_someone_other_than_the_root(h: Harness) -> None:
 def test_revoked_key(h: Harness) -> None:
     root = h.deployment.root_key()
     key = h.key("svc-1")
-    reg = h.materialiser()._keyring  # noqa: SLF001 - read the registration the platform holds
+    reg = h.materialiser()._keyring
     h.materialise()
     registration = reg.get(key.key_id)
     assert registration is not None

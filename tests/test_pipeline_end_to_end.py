@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,7 +63,9 @@ def complaint(cid: str, **extra: Any) -> Complaint:
     return Complaint(**fields)
 
 
-def pi_request(rid: str, kind: str, status: str, at: Any, **extra: Any) -> PersonalInformationRequest:
+def pi_request(
+    rid: str, kind: str, status: str, at: Any, **extra: Any
+) -> PersonalInformationRequest:
     return PersonalInformationRequest(
         subject="subject-5",
         request_id=rid,
@@ -210,7 +211,9 @@ def test_exact_counts_per_family(pipeline: tuple[Harness, dict[str, Any]]) -> No
     # 20 + 4 + 17 events in batches of at most 7
     assert h.count("batches") == 3 + 1 + 3
     assert ids["stats"].events_materialised == 41
-    per_type = dict(h.query("SELECT event_type, count() FROM audit.events GROUP BY event_type").rows)
+    per_type = dict(
+        h.query("SELECT event_type, count() FROM audit.events GROUP BY event_type").rows
+    )
     assert per_type == {
         "generation": 24,
         "moderation_action": 4,

@@ -20,8 +20,7 @@ def table_checksums(store: Store) -> dict[str, tuple[int, int]]:
         columns = ", ".join(f"`{c}`" for c in table.column_names)
         rows, checksum = store.query(
             # Hash a tuple: cityHash64 over bare Nullable arguments is NULL if any value is NULL.
-            f"SELECT count(), sum(cityHash64(tuple({columns}))) "
-            f"FROM {store.database}.{table.name}"
+            f"SELECT count(), sum(cityHash64(tuple({columns}))) FROM {store.database}.{table.name}"
         ).rows[0]
         sums[table.name] = (int(rows), int(checksum))
     return sums
