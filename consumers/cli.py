@@ -194,7 +194,8 @@ def query_list() -> None:
     from consumers.query_pack import load_query_pack
 
     table = RichTable(header_style="bold")
-    for column in ("name", "title", "articles", "parameters"):
+    table.add_column("name", no_wrap=True)
+    for column in ("title", "articles", "parameters"):
         table.add_column(column, overflow="fold")
     for name, query in sorted(load_query_pack().items()):
         params = ", ".join(

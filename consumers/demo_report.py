@@ -35,10 +35,7 @@ def print_demo(result: DemoResult, console: Console, data_dir: Path) -> None:
     verdict = "[green]every event verified and stored[/]" if ok else "[red]events missing[/]"
     console.print(
         Panel.fit(
-            f"Simulated provider: {summary.users:,} users, {summary.services} services, "
-            f"{summary.models} model versions, {summary.start:%Y-%m-%d} to "
-            f"{summary.as_of:%Y-%m-%d}; without a filing number: "
-            f"{', '.join(summary.unfiled_models) or 'none'}\n"
+            f"Simulated provider {summary.describe()}\n"
             f"Emitted [bold]{result.emitted}[/] signed events in "
             f"{result.stats.batches_accepted} batches in {result.seconds['emit']:.1f}s; "
             f"materialised [bold]{result.materialised}[/] in "

@@ -191,11 +191,6 @@ class SimulationSummary:
     flagged_generations: int
     emitting_services: list[str] = field(default_factory=list)
 
-    @property
-    def by_type(self) -> dict[str, int]:
-        """Events per ``event_type`` (the same as :attr:`counts`)."""
-        return self.counts
-
     def describe(self) -> str:
         """One line about the simulated provider and period, free of markup characters."""
         unfiled = ", ".join(self.unfiled_models) or "none"
@@ -205,21 +200,6 @@ class SimulationSummary:
             f"({self.active_subjects:,} active), {self.start:%Y-%m-%d} to "
             f"{self.as_of:%Y-%m-%d}, seed {self.seed}"
         )
-
-    def lines(self) -> list[str]:
-        """A short human-readable account, one fact per line (for the CLI)."""
-        out = [
-            f"{self.total} events from {self.start:%Y-%m-%d} to {self.as_of:%Y-%m-%d} "
-            f"(seed {self.seed})",
-            f"{self.users} users ({self.active_subjects} active), {self.services} services, "
-            f"{self.models} model versions",
-            f"{self.flagged_generations} generations flagged by the filters",
-            f"without a filing number: {', '.join(self.unfiled_models) or 'none'} "
-            f"({self.unfiled_generations} generations)",
-        ]
-        out += [f"  {family}: {n}" for family, n in self.families.items()]
-        out += [f"    {kind}: {n}" for kind, n in self.counts.items()]
-        return out
 
 
 def simulate(
