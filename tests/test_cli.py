@@ -156,3 +156,25 @@ def test_data_directory_held_by_another_process(populated: Path) -> None:
         if result.returncode == 0 or time.monotonic() > deadline:
             break
     assert result.returncode == 0, result.stderr
+
+
+def test_demo_json_summary_and_rerun(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    for _ in range(2):  # a second demo starts afresh in the directory the first one made
+        result = cli("demo", "--json", "--generations", "400", "--users", "60", data_dir=data_dir)
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        assert summary["materialised"] == summary["emitted"] > 400
+        assert summary["quarantined"] == 0
+        assert sum(summary["emitted_by_type"].values()) == summary["emitted"]
+        assert len(summary["queries"]) >= 10
+        assert summary["queries"]["generations_without_filing"] >= 1
+
+
+def test_demo_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    data_dir = tmp_path / "real"
+    data_dir.mkdir()
+    (data_dir / "bus.sqlite3").write_bytes(b"production data")
+    result = cli("demo", "--generations", "100", data_dir=data_dir)
+    assert_one_line_error(result, "not the demo's")
+    assert (data_dir / "bus.sqlite3").read_bytes() == b"production data"
