@@ -20,6 +20,7 @@ from consumers.deployment import Deployment
 from consumers.errors import PlatformError
 from consumers.output import FORMATS, render, result_table
 from consumers.settings import Settings, load_settings
+from infra.kafka.commands import kafka as kafka_commands
 from producers.errors import AuditError
 
 # Piped output (CI logs, `make demo | less`) gets room for the query tables rather than 80 columns.
@@ -32,16 +33,36 @@ class CliError(PlatformError):
 
 
 class _State:
+    config: Path | None = None
+    data_dir: Path | None = None
     settings: Settings | None = None
 
 
 state = _State()
 
 
-def settings() -> Settings:
-    if state.settings is None:
-        state.settings = load_settings()
+def settings(**overrides: Any) -> Settings:
+    """The settings, with command-line overrides (None means: not given) on top."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if state.settings is None or given:
+        state.settings = load_settings(state.config, data_dir=state.data_dir, **given)
     return state.settings
+
+
+def bus_options(command: Any) -> Any:
+    """``--bus`` and ``--bootstrap``, shared by the commands that touch the bus."""
+    command = click.option(
+        "--bootstrap", help="Kafka bootstrap servers HOST:PORT[,HOST:PORT] (implies --bus kafka)."
+    )(command)
+    return click.option(
+        "--bus", type=click.Choice(["embedded", "kafka"]), help="The bus (default: embedded)."
+    )(command)
+
+
+def bus_settings(bus: str | None, bootstrap: str | None) -> Settings:
+    if bootstrap and bus is None:
+        bus = "kafka"
+    return settings(bus=bus, bootstrap=bootstrap)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,12 +79,21 @@ def settings() -> Settings:
 def app(config: Path | None, data_dir: Path | None) -> None:
     """aigc-audit: a signed, replayable compliance audit log for generative-AI services."""
     # Read the configuration before any command, so a bad file fails every command the same way.
+    state.config, state.data_dir = config, data_dir
     state.settings = load_settings(config, data_dir=data_dir)
 
 
 @app.group("query")
 def query_app() -> None:
     """Named inspection queries."""
+
+
+@app.group("infra")
+def infra_app() -> None:
+    """Start and stop the real parts on this machine (Kafka in KRaft mode)."""
+
+
+infra_app.add_command(kafka_commands, "kafka")
 
 
 def _progress(console: Console) -> Progress:
@@ -82,14 +112,17 @@ def _progress(console: Console) -> Progress:
 @click.option("--generations", type=click.IntRange(min=100), default=20_000, show_default=True)
 @click.option("--users", type=click.IntRange(min=10), default=5_000, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the simulation.")
-def demo(as_json: bool, generations: int, users: int, seed: int) -> None:
+@bus_options
+def demo(
+    as_json: bool, generations: int, users: int, seed: int, bus: str | None, bootstrap: str | None
+) -> None:
     """Simulate a provider's month, materialise it, and run the inspection queries."""
     from consumers.demo import run_demo
     from consumers.demo_report import print_demo, summary_json
     from consumers.simulation import SimulationPlan
 
     plan = SimulationPlan(seed=seed, generations=generations, users=users)
-    s = settings()
+    s = bus_settings(bus, bootstrap)
     console = err if as_json else out
     with _progress(console) as progress:
         emitting = progress.add_task("Emitting signed events", total=None)
@@ -132,7 +165,15 @@ def demo(as_json: bool, generations: int, users: int, seed: int) -> None:
     "--seed", type=int, default=None, help="Seed (default: random, so runs add new events)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print counts as JSON.")
-def emit(generations: int, users: int, seed: int | None, as_json: bool) -> None:
+@bus_options
+def emit(
+    generations: int,
+    users: int,
+    seed: int | None,
+    as_json: bool,
+    bus: str | None,
+    bootstrap: str | None,
+) -> None:
     """Emit realistic synthetic traffic onto the bus (it is materialised by `consume`)."""
     import secrets
 
@@ -142,7 +183,7 @@ def emit(generations: int, users: int, seed: int | None, as_json: bool) -> None:
     plan = SimulationPlan(
         seed=secrets.randbits(32) if seed is None else seed, generations=generations, users=users
     )
-    with Deployment(settings()) as deployment, _progress(err) as progress:
+    with Deployment(bus_settings(bus, bootstrap)) as deployment, _progress(err) as progress:
         task = progress.add_task("Emitting signed events", total=None)
         summary = emit_traffic(deployment, plan, lambda n: progress.update(task, completed=n))
         progress.update(task, total=summary.total, completed=summary.total)
@@ -158,9 +199,10 @@ def emit(generations: int, users: int, seed: int | None, as_json: bool) -> None:
 @app.command()
 @click.option("--follow", is_flag=True, help="Keep waiting for new batches.")
 @click.option("--json", "as_json", is_flag=True, help="Print counts as JSON.")
-def consume(follow: bool, as_json: bool) -> None:
+@bus_options
+def consume(follow: bool, as_json: bool, bus: str | None, bootstrap: str | None) -> None:
     """Verify and materialise everything on the bus into the store."""
-    with Deployment(settings()) as deployment:
+    with Deployment(bus_settings(bus, bootstrap)) as deployment:
         materialiser = deployment.materialiser()
         with _progress(err) as progress:
             task = progress.add_task("Verifying and materialising events", total=None)

@@ -45,17 +45,37 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+KEEP = frozenset({"kafka"})
+"""What the demo leaves in place: a broker started by `aigc-audit infra kafka up` lives there."""
+
+
 def prepare_data_dir(data_dir: Path) -> None:
     """Start the demo from nothing, but never wipe a directory the demo did not create."""
-    if data_dir.exists() and any(data_dir.iterdir()):
+    entries = [p for p in data_dir.iterdir() if p.name not in KEEP] if data_dir.exists() else []
+    if entries:
         if not (data_dir / DEMO_MARKER).exists():
             raise DemoError(
                 f"{data_dir} holds data that is not the demo's; run the demo with "
                 "--data-dir pointing elsewhere"
             )
-        shutil.rmtree(data_dir)
+        for entry in entries:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / DEMO_MARKER).write_text("created by `aigc-audit demo`; wiped by the next demo\n")
+
+
+def reset_demo_topics(settings: Settings) -> None:
+    """On Kafka the demo starts from empty topics too, or the last demo's batches (signed by
+    keys of a root that no longer exists) would land in quarantine."""
+    if settings.bus != "kafka" or settings.bootstrap is None:
+        return
+    from consumers.kafka_topics import delete_consumer_group, delete_topics
+
+    delete_topics(settings.bootstrap, [settings.events_topic, settings.keys_topic])
+    delete_consumer_group(settings.bootstrap, settings.consumer_group)
 
 
 def emit_traffic(
@@ -130,6 +150,7 @@ def run_demo(
     on_query: Callable[[NamedQuery], None] | None = None,
 ) -> DemoResult:
     prepare_data_dir(settings.data_dir)
+    reset_demo_topics(settings)
     seconds: dict[str, float] = {}
     with Deployment(settings) as deployment:
         t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Opens the parts of one deployment from its settings: bus, store, keys, clients, materialiser.
 
-Today that is the embedded default (a SQLite log and a chDB store under the data directory); the
-CLI and the demo only talk to this module, so other buses and stores plug in here.
+The bus is the embedded SQLite log or Kafka; the store is the embedded chDB store. The CLI and
+the demo only talk to this module, so other stores plug in here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from consumers.settings import Settings
 from consumers.store.embedded import EmbeddedStore
 from producers.client import AuditClient
 from producers.signing import SigningKey
-from producers.transports.embedded_log import EmbeddedLog, EmbeddedLogWriter
+from producers.transports.base import BusReader, BusWriter
+from producers.transports.embedded_log import EmbeddedLog
 
 
 class Deployment:
@@ -27,9 +28,11 @@ class Deployment:
         self.settings = settings
         self._lock: DataDirLock | None = None
         self._log: EmbeddedLog | None = None
-        self._writer: EmbeddedLogWriter | None = None
+        self._writer: BusWriter | None = None
+        self._readers: list[BusReader] = []
         self._store: EmbeddedStore | None = None
         self._clients: list[AuditClient] = []
+        self._topics_ready = False
 
     @property
     def data_dir(self) -> Path:
@@ -37,16 +40,57 @@ class Deployment:
 
     @property
     def log(self) -> EmbeddedLog:
+        """The embedded log (embedded bus only)."""
         if self._log is None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._log = EmbeddedLog(self.settings.bus_path, partitions=self.settings.partitions)
+            self._log = EmbeddedLog(
+                self.settings.bus_path, partitions=self.settings.partition_count
+            )
         return self._log
 
+    def ensure_topics(self) -> None:
+        """On Kafka, create the events and keys topics if they are missing."""
+        s = self.settings
+        if s.bus != "kafka" or self._topics_ready:
+            return
+        from consumers.kafka_topics import TopicPlan, ensure_topics
+
+        assert s.bootstrap is not None
+        ensure_topics(
+            s.bootstrap,
+            TopicPlan(s.events_topic, s.keys_topic, s.partition_count, s.replication_factor),
+        )
+        self._topics_ready = True
+
     @property
-    def writer(self) -> EmbeddedLogWriter:
+    def writer(self) -> BusWriter:
         if self._writer is None:
-            self._writer = self.log.writer()
+            s = self.settings
+            if s.bus == "kafka":
+                from producers.transports.kafka_writer import KafkaLogWriter, KafkaWriterConfig
+
+                assert s.bootstrap is not None
+                self.ensure_topics()
+                compression = None if s.compression == "none" else s.compression
+                self._writer = KafkaLogWriter(KafkaWriterConfig(s.bootstrap, compression))
+            else:
+                self._writer = self.log.writer()
         return self._writer
+
+    def _readers_for_materialiser(self) -> tuple[BusReader, BusReader]:
+        s = self.settings
+        if s.bus == "kafka":
+            from consumers.kafka_source import KafkaGroupReader, KafkaRegistryReader
+
+            assert s.bootstrap is not None
+            self.ensure_topics()
+            events: BusReader = KafkaGroupReader(s.bootstrap, s.consumer_group, [s.events_topic])
+            keys: BusReader = KafkaRegistryReader(s.bootstrap, s.keys_topic)
+        else:
+            events = self.log.reader(s.consumer_group, [s.events_topic])
+            keys = self.log.reader(f"{s.consumer_group}.keys", [s.keys_topic])
+        self._readers += [events, keys]
+        return events, keys
 
     def store(self) -> EmbeddedStore:
         """The store, opened once; takes the data directory's lock first."""
@@ -92,10 +136,12 @@ class Deployment:
         s = self.settings
         if not s.root_public_key_path.exists():
             self.root_key()  # the embedded default makes its trust anchor on first use
+        store = self.store()
+        events, keys = self._readers_for_materialiser()
         return Materialiser(
-            store=self.store(),
-            events=self.log.reader(s.consumer_group, [s.events_topic]),
-            keys=self.log.reader(f"{s.consumer_group}.keys", [s.keys_topic]),
+            store=store,
+            events=events,
+            keys=keys,
             root_public_key=root_public_key(s.root_public_key_path),
             before_commit=before_commit,
         )
@@ -104,6 +150,9 @@ class Deployment:
         for client in self._clients:
             client.close()
         self._clients.clear()
+        for reader in self._readers:
+            reader.close()
+        self._readers.clear()
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -10,6 +10,7 @@ position, so a crash anywhere in between is repaired by processing the same mess
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +122,11 @@ class Materialiser:
         step = MaterialiseStats()
         self._settle_keys(step)
         messages = self._events.poll(max_messages=max_messages, timeout_s=timeout_s)
+        if _assignment_changed(self._events):
+            # Another materialiser may have advanced these partitions' chains meanwhile.
+            self._chain = ChainTracker(self._load_heads(), self._accepted_batch)
+            self._verifier = BatchVerifier(self._catalogue, self._keyring, self._chain)
+            self._processed.clear()
         for message in messages:
             if self._already_processed(message):
                 # Its rows and its chain step are already in the store (read back at start-up).
@@ -135,16 +141,33 @@ class Materialiser:
         return step
 
     def run_until_idle(
-        self, progress: Callable[[MaterialiseStats], None] | None = None
+        self,
+        progress: Callable[[MaterialiseStats], None] | None = None,
+        *,
+        patience_s: float = 30.0,
     ) -> MaterialiseStats:
-        """Process everything on the bus now, then return the totals."""
+        """Process everything on the bus now, then return the totals.
+
+        Idle means a poll brought nothing and the reader has read to the end of its partitions;
+        a reader in a consumer group that has no partitions yet (or at all) is given
+        ``patience_s`` of quiet before the materialiser stops waiting.
+        """
         total = MaterialiseStats()
+        wait_s = float(getattr(self._events, "idle_poll_timeout_s", 0.0))
+        caught_up = getattr(self._events, "caught_up", None)
+        quiet_since: float | None = None
         while True:
-            step = self.run_once()
+            step = self.run_once(timeout_s=wait_s)
             total.add(step)
             if progress is not None:
                 progress(total)
-            if step == MaterialiseStats():
+            if step != MaterialiseStats():
+                quiet_since = None
+                continue
+            if caught_up is None or caught_up():
+                return total
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > patience_s:
                 return total
 
     def _settle_keys(self, step: MaterialiseStats) -> None:
@@ -228,6 +251,12 @@ class Materialiser:
         )
         step.messages_quarantined += 1
         step.events_quarantined += len(batch.events) if batch else 0
+
+
+def _assignment_changed(reader: BusReader) -> bool:
+    """Readers in a consumer group (Kafka) say when their partitions changed; others never do."""
+    take = getattr(reader, "take_assignment_change", None)
+    return bool(take()) if take is not None else False
 
 
 def _position(message: BusMessage) -> BusPosition:

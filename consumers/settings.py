@@ -12,10 +12,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from consumers.errors import PlatformError
-from producers.client import EVENTS_TOPIC
+from producers.client import TOPIC_PREFIX
 
 CONFIG_ENV = "AIGC_AUDIT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("aigc-audit.toml")
@@ -29,14 +29,38 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data_dir: Path = Path(".aigc-audit")
-    bus: Literal["embedded"] = "embedded"
-    events_topic: str = EVENTS_TOPIC
-    keys_topic: str = "aigc-audit.keys"
-    partitions: int = Field(default=1, ge=1, le=1024)
+    bus: Literal["embedded", "kafka"] = "embedded"
+    bootstrap: str | None = None
+    """Kafka bootstrap servers, ``host:port[,host:port]``; required when ``bus`` is kafka."""
+    topic_prefix: str = Field(default=TOPIC_PREFIX, pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    partitions: int | None = Field(default=None, ge=1, le=1024)
+    """Partitions of the events topic; default 6 on Kafka, 1 on the embedded log."""
+    replication_factor: int = Field(default=1, ge=1, le=16)
+    compression: Literal["gzip", "lz4", "zstd", "snappy", "none"] = "gzip"
     consumer_group: str = "aigc-audit-materialiser"
     batch_size: int = Field(default=500, ge=1, le=100_000)
     linger_ms: int = Field(default=200, ge=0)
     database: str = Field(default="audit", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _kafka_needs_bootstrap(self) -> Settings:
+        if self.bus == "kafka" and not self.bootstrap:
+            raise ValueError("the kafka bus needs bootstrap servers (--bootstrap HOST:PORT)")
+        return self
+
+    @property
+    def partition_count(self) -> int:
+        if self.partitions is not None:
+            return self.partitions
+        return 6 if self.bus == "kafka" else 1
+
+    @property
+    def events_topic(self) -> str:
+        return f"{self.topic_prefix}.events"
+
+    @property
+    def keys_topic(self) -> str:
+        return f"{self.topic_prefix}.keys"
 
     @property
     def bus_path(self) -> Path:
@@ -83,9 +107,10 @@ def load_settings(
         return Settings(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
         source = f" (from {path})" if path else ""
-        raise SettingsError(f"invalid setting {where}{source}: {first['msg']}") from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"invalid setting {where}{source}: {message}") from exc
 
 
 def _read_toml(path: Path) -> dict[str, object]:

@@ -2,34 +2,153 @@
 
 A batch is closed when it holds ``batch_size`` events or its first event has waited ``linger``
 seconds, whichever comes first. Closing a batch computes its Merkle root, links it to the
-producer's previous batch, signs it, publishes it and only then records the new chain position.
+producer's previous batch and signs it. What happens next depends on the mode:
+
+* **Spool** (a :class:`~producers.spool.DiskSpool` is given): the batch is published; if the bus
+  raises :class:`~producers.errors.BusError`, it is appended to the spool instead and the worker
+  moves on. While the spool holds anything, every new batch goes in behind it, so the bus always
+  receives the chain in order. The worker drains the spool oldest first, with capped exponential
+  backoff between attempts, removing each message only once the bus has it.
+* **No spool**: the worker retries the batch with the same backoff until the bus takes it (new
+  events wait in memory meanwhile).
+* **Fail-closed**: one attempt per batch. A batch the bus refuses is dropped whole, its events
+  are reported by the next :meth:`BatchAssembler.flush`, and :meth:`BatchAssembler.add` refuses
+  events while the trail is down (see :class:`_TrailMonitor` for the exact rule).
+
+The chain position moves as soon as a batch is durable on the bus or in the spool, and only
+then: a batch is sealed once, and every retry or drain sends the same bytes, so the chain never
+forks.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from producers.batch import SignedBatch, seal_batch
 from producers.chain_state import ChainPosition, ChainStateFile
 from producers.codec import SchemaCatalogue
-from producers.errors import AuditError, BusError, ClientClosedError
+from producers.errors import (
+    AuditError,
+    AuditTrailDownError,
+    BusError,
+    ClientClosedError,
+    DecodeError,
+    SpoolError,
+)
 from producers.signing import SigningKey
-from producers.transports.base import BusWriter
+from producers.spool import DiskSpool, SpoolDepth
+from producers.transports.base import BusWriter, availability_check
+
+# Messages read from the spool per peek while draining; each is still published and removed
+# one at a time, so a failure mid-chunk re-sends at most the one message being published.
+_DRAIN_CHUNK = 32
 
 
 @dataclass
 class BatcherStats:
+    """Counters since the client started; ``spool_*`` is the current spool depth."""
+
     events_emitted: int = 0
     batches_published: int = 0
+    """Batches the bus acknowledged, directly or drained from the spool."""
     events_published: int = 0
     publish_failures: int = 0
+    """Failed attempts to reach the bus (every retry and every failed drain attempt counts)."""
+    batches_spooled: int = 0
+    events_spooled: int = 0
+    events_lost: int = 0
+    """Fail-closed only: accepted events whose batch the bus refused (reported by flush)."""
+    spool_messages: int = 0
+    spool_bytes: int = 0
+
+
+class _TrailMonitor:
+    """Fail-closed mode's answer to "is the audit trail down?", cheap enough for every emit.
+
+    The trail is **down** when the most recent *observation* of the bus failed. Observations
+    are the worker's publish attempts (one per batch) and the writer's optional
+    ``check_available()``, which :meth:`require_up` calls on the caller's thread only when the
+    newest observation is older than ``interval`` (one caller probes, the others use the cached
+    answer meanwhile). Before any publish the probe is the only observation; the constructor
+    makes the first one. A writer without ``check_available`` is observed by publishing only:
+    after a failed publish it stays down for ``interval``, then one more event is let through as
+    a trial (otherwise it could never come back up, since no events means no publishes).
+
+    The trail is also down while batches of an earlier run wait in the spool (:meth:`block`):
+    new events would otherwise overtake them in the chain.
+    """
+
+    def __init__(self, probe: Callable[[], None] | None, interval: float) -> None:
+        self._probe = probe
+        self._interval = interval
+        self._state = threading.Lock()
+        self._probing = threading.Lock()
+        self._down: str | None = None
+        self._observed_at = -math.inf
+        self._blocked: str | None = None
+
+    def observe(self, error: BaseException | None, at: float | None = None) -> None:
+        """Record a publish or probe outcome made at ``at`` (default: now); older ones lose."""
+        at = time.monotonic() if at is None else at
+        with self._state:
+            if at >= self._observed_at:
+                self._observed_at = at
+                self._down = None if error is None else f"{type(error).__name__}: {error}"
+
+    def block(self, reason: str | None) -> None:
+        with self._state:
+            self._blocked = reason
+
+    def refresh(self) -> None:
+        """Ask the writer now (if it can answer) and record what it says."""
+        if self._probe is None:
+            return
+        started = time.monotonic()
+        try:
+            self._probe()
+        except Exception as exc:  # fail closed: an unexplained probe failure counts as down
+            self.observe(exc, started)
+        else:
+            self.observe(None, started)
+
+    def require_up(self) -> None:
+        """Return if the trail is up; raise AuditTrailDownError if it is down."""
+        with self._state:
+            stale = time.monotonic() - self._observed_at >= self._interval
+        if stale and self._probe is not None and self._probing.acquire(blocking=False):
+            try:
+                self.refresh()
+                stale = False
+            finally:
+                self._probing.release()
+        with self._state:
+            blocked, down = self._blocked, self._down
+        if blocked is not None:
+            reason = blocked
+        elif down is not None and not (stale and self._probe is None):
+            reason = down
+        else:
+            return
+        raise AuditTrailDownError(
+            f"the audit trail is down ({reason}); the client is fail-closed, so the event was "
+            "not accepted"
+        )
 
 
 class BatchAssembler:
-    """Thread-safe: any number of threads may call :meth:`add`; one worker seals and publishes."""
+    """Thread-safe: any number of threads may call :meth:`add`; one worker seals and publishes.
+
+    ``spool`` enables spooling (the assembler owns it from then on and closes it when the
+    worker stops). With ``fail_closed`` the spool, if given, only holds batches of an earlier
+    run: they are drained first, and events are refused until they are. ``retry_backoff`` is
+    the first pause after a failed attempt; it doubles per failure up to ``max_retry_backoff``.
+    ``availability_interval`` is how long a fail-closed answer is cached.
+    """
 
     def __init__(
         self,
@@ -42,32 +161,61 @@ class BatchAssembler:
         chain_state: ChainStateFile | None,
         batch_size: int = 500,
         linger: float = 0.2,
-        retry_backoff: float = 0.5,
+        spool: DiskSpool | None = None,
+        fail_closed: bool = False,
+        retry_backoff: float = 0.2,
+        max_retry_backoff: float = 5.0,
+        availability_interval: float = 0.5,
         clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if retry_backoff <= 0 or max_retry_backoff < retry_backoff:
+            raise ValueError("need 0 < retry_backoff <= max_retry_backoff")
         self.producer_id = producer_id
         self._key = key
         self._bus = bus
         self._topic = topic
         self._catalogue = catalogue
         self._chain_state = chain_state
-        self._position = chain_state.load() if chain_state else ChainPosition.genesis()
         self._batch_size = batch_size
         self._linger = linger
         self._retry_backoff = retry_backoff
+        self._max_retry_backoff = max_retry_backoff
         self._clock_us = clock_us
+        self._probe = availability_check(bus)
+        self._spool = spool
+        self._fail_closed = fail_closed
         self.stats = BatcherStats()
+
+        self._position = chain_state.load() if chain_state else ChainPosition.genesis()
+        if spool is not None:
+            self._position = self._reconcile_with_spool(self._position)
+        self._monitor: _TrailMonitor | None = None
+        if fail_closed:
+            self._monitor = _TrailMonitor(self._probe, availability_interval)
+            if spool is not None and spool.depth.messages:
+                self._monitor.block(
+                    f"{spool.depth.messages} batches of an earlier run are still waiting in "
+                    f"the spool at {spool.directory}"
+                )
+            self._monitor.refresh()
 
         self._lock = threading.Condition()
         self._buffer: list[bytes] = []
         self._first_at = 0.0
         self._added = 0  # events accepted so far
-        self._published = 0  # events durable on the bus so far
+        self._settled = 0  # events durable on the bus or in the spool, or lost (fail-closed)
+        self._lost: list[tuple[int, int]] = []  # [start, end) event indexes lost, unreported
+        self._loss_reported_through = 0
+        self._loss_error: BaseException | None = None
         self._flush_requested = False
         self._closed = False
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # the last failure to reach the bus or spool
+        self._crash: BaseException | None = None  # what killed the worker, if anything did
+        self._next_drain_at = 0.0  # a spool left by an earlier run is tried at once
+        self._drain_backoff = retry_backoff
+        self._sync_spool_stats()
         self._worker = threading.Thread(
             target=self._run, name=f"aigc-audit-batcher-{producer_id}", daemon=True
         )
@@ -77,7 +225,16 @@ class BatchAssembler:
     def position(self) -> ChainPosition:
         return self._position
 
+    @property
+    def spool_depth(self) -> SpoolDepth:
+        return self._spool.depth if self._spool is not None else SpoolDepth()
+
     def add(self, encoded_event: bytes) -> None:
+        """Accept one encoded event; raises AuditTrailDownError when fail-closed and down."""
+        if self._monitor is not None:
+            if self._closed:  # checked again under the lock; this only orders the errors
+                raise ClientClosedError("the audit client is closed")
+            self._monitor.require_up()
         with self._lock:
             if self._closed:
                 raise ClientClosedError("the audit client is closed")
@@ -90,93 +247,359 @@ class BatchAssembler:
                 self._lock.notify_all()
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every event added before this call is on the bus."""
+        """Block until every event added before this call is durable on the bus or in the spool.
+
+        Raises BusError on timeout, and AuditTrailDownError (fail-closed) when some of those
+        events were lost and no earlier flush reported them.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             target = self._added
             self._flush_requested = True
             self._lock.notify_all()
-            while self._published < target:
-                if self._error is not None and not self._worker.is_alive():
-                    raise AuditError(f"the batcher stopped: {self._error}") from self._error
+            while self._settled < target:
+                self._raise_if_crashed()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
+                    where = "the bus or the spool" if self._spools_new_batches else "the bus"
                     raise BusError(
-                        f"flush timed out with {target - self._published} events not yet on "
-                        f"the bus (last error: {self._error})"
+                        f"flush timed out with {target - self._settled} events not yet durable "
+                        f"on {where} (last error: {self._error})"
+                    )
+                self._lock.wait(0.05 if remaining is None else min(0.05, remaining))
+            lost = self._take_unreported_losses(target)
+            loss_error = self._loss_error
+        if lost:
+            raise AuditTrailDownError(
+                f"{lost} events accepted before the audit trail went down were not written; "
+                f"none of their batches reached the bus (fail-closed; last error: {loss_error})",
+                events_not_written=lost,
+            )
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Flush, then block until the spool is empty (a no-op beyond flush without a spool).
+
+        Asks the worker to try the bus now rather than at the end of its current backoff.
+        Raises BusError naming the spool depth on timeout.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.flush(timeout)
+        if self._spool is None:
+            return
+        with self._lock:
+            self._next_drain_at = 0.0
+            self._lock.notify_all()
+            # The stats mirror, not spool.depth: the worker updates it under this lock after
+            # everything else that follows a drain (a fail-closed client accepts events again).
+            while self.stats.spool_messages:
+                self._raise_if_crashed()
+                if self._closed:
+                    raise ClientClosedError(
+                        f"the audit client is closed; {self._spool.depth.messages} batches stay "
+                        f"in the spool at {self._spool.directory} for the next start"
+                    )
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    depth = self._spool.depth
+                    raise BusError(
+                        f"drain timed out with {depth.messages} batches ({depth.bytes} bytes) "
+                        f"still in the spool at {self._spool.directory} "
+                        f"(last error: {self._error})"
                     )
                 self._lock.wait(0.05 if remaining is None else min(0.05, remaining))
 
     def close(self, timeout: float | None = None) -> None:
+        """Flush, then stop the worker. Spooled batches stay on disk for the next start.
+
+        If the flush times out the assembler stays open (call close again); if it reports lost
+        events (fail-closed) the assembler is closed first and the error raised after.
+        """
         with self._lock:
             if self._closed:
                 return
-        self.flush(timeout)
+        try:
+            self.flush(timeout)
+        except AuditTrailDownError:
+            self._stop(timeout)
+            raise
+        self._stop(timeout)
+
+    def _stop(self, timeout: float | None) -> None:
         with self._lock:
             self._closed = True
             self._lock.notify_all()
         self._worker.join(timeout)
 
-    def _take_batch(self) -> list[bytes] | None:
-        """Wait for a batch to be due; return its events, or None when closed and drained."""
+    @property
+    def _spools_new_batches(self) -> bool:
+        return self._spool is not None and not self._fail_closed
+
+    def _raise_if_crashed(self) -> None:
+        if self._crash is not None:
+            raise AuditError(f"the batcher stopped: {self._crash}") from self._crash
+
+    def _take_unreported_losses(self, target: int) -> int:
+        """Count lost events with index below ``target`` not reported yet; mark them reported."""
+        start = self._loss_reported_through
+        lost = sum(max(0, min(end, target) - max(begin, start)) for begin, end in self._lost)
+        self._loss_reported_through = max(start, target)
+        self._lost = [(b, e) for b, e in self._lost if e > self._loss_reported_through]
+        return lost
+
+    def _reconcile_with_spool(self, position: ChainPosition) -> ChainPosition:
+        """Move past a batch that was spooled but whose chain position was never saved.
+
+        A crash between the spool's fsync and the chain-state write would otherwise make the
+        next run seal a second batch with the same sequence: a fork.
+        """
+        assert self._spool is not None
+        last = self._spool.peek_last()
+        if last is None:
+            return position
+        try:
+            batch = SignedBatch.decode(last.value, self._catalogue)
+        except DecodeError:
+            return position
+        if batch.producer_id != self.producer_id or batch.sequence < position.next_sequence:
+            return position
+        recovered = ChainPosition(batch.sequence + 1, batch.digest)
+        if self._chain_state is not None:
+            self._chain_state.save(recovered)
+        return recovered
+
+    def _sync_spool_stats(self) -> None:
+        depth = self.spool_depth
+        self.stats.spool_messages = depth.messages
+        self.stats.spool_bytes = depth.bytes
+
+    # --- the worker ---------------------------------------------------------------------
+
+    def _next_work(self) -> tuple[list[bytes] | None, bool] | None:
+        """Wait until a batch is due or a drain attempt is; None when closed and drained.
+
+        Returns ``(events or None, drain_due)``.
+        """
         with self._lock:
             while True:
-                if self._buffer:
-                    due = (
-                        len(self._buffer) >= self._batch_size
-                        or self._flush_requested
-                        or self._closed
-                        or time.monotonic() - self._first_at >= self._linger
-                    )
-                    if due:
-                        events = self._buffer[: self._batch_size]
-                        del self._buffer[: self._batch_size]
-                        if self._buffer:
-                            self._first_at = time.monotonic()
-                        else:
-                            self._flush_requested = False
-                        return events
-                    self._lock.wait(max(0.0, self._linger - (time.monotonic() - self._first_at)))
-                elif self._closed:
+                now = time.monotonic()
+                spool_waiting = (
+                    self._spool is not None and self._spool.depth.messages > 0 and not self._closed
+                )
+                drain_due = spool_waiting and now >= self._next_drain_at
+                events = None
+                if self._buffer and (
+                    len(self._buffer) >= self._batch_size
+                    or self._flush_requested
+                    or self._closed
+                    or now - self._first_at >= self._linger
+                ):
+                    events = self._buffer[: self._batch_size]
+                    del self._buffer[: self._batch_size]
+                    if self._buffer:
+                        self._first_at = now
+                    else:
+                        self._flush_requested = False
+                if events is not None or drain_due:
+                    return events, drain_due
+                if self._closed:
                     return None
+                if self._buffer:
+                    wait = max(0.0, self._linger - (now - self._first_at))
                 else:
                     self._flush_requested = False
-                    self._lock.wait(self._linger)
+                    wait = self._linger
+                if spool_waiting:
+                    wait = min(wait, max(0.0, self._next_drain_at - now))
+                self._lock.wait(wait)
 
     def _run(self) -> None:
-        while True:
-            events = self._take_batch()
-            if events is None:
-                return
-            batch = seal_batch(
-                events,
-                producer_id=self.producer_id,
-                key=self._key,
-                sequence=self._position.next_sequence,
-                prev_digest=self._position.prev_digest,
-                created_at_us=self._clock_us(),
-            )
-            self._publish(batch)
+        try:
+            while True:
+                work = self._next_work()
+                if work is None:
+                    return
+                events, drain_due = work
+                if drain_due:
+                    self._drain_spool()
+                if events:
+                    self._deliver(events)
+        except BaseException as exc:
+            with self._lock:
+                self._crash = exc
+                self._lock.notify_all()
+            raise
+        finally:
+            if self._spool is not None:
+                self._spool.close()
 
-    def _publish(self, batch: SignedBatch) -> None:
+    def _deliver(self, events: list[bytes]) -> None:
+        batch = seal_batch(
+            events,
+            producer_id=self.producer_id,
+            key=self._key,
+            sequence=self._position.next_sequence,
+            prev_digest=self._position.prev_digest,
+            created_at_us=self._clock_us(),
+        )
         value = batch.encode(self._catalogue)
-        key = self.producer_id.encode("utf-8")
-        # The batch is sealed once; a retry sends the same bytes, so the chain never forks.
+        if self._fail_closed:
+            self._publish_or_lose(batch, value)
+        elif self._spool is not None:
+            self._publish_or_spool(batch, value)
+        else:
+            self._publish_until_done(batch, value)
+
+    @property
+    def _message_key(self) -> bytes:
+        return self.producer_id.encode("utf-8")
+
+    def _publish_until_done(self, batch: SignedBatch, value: bytes) -> None:
+        """No spool: retry the same bytes until the bus takes them (new events wait)."""
+        backoff = self._retry_backoff
         while True:
             try:
-                self._bus.publish(self._topic, key, value)
+                self._bus.publish(self._topic, self._message_key, value)
                 break
             except BusError as exc:
+                self._note_failure(exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, self._max_retry_backoff)
+        self._advance(batch, "bus")
+
+    def _publish_or_lose(self, batch: SignedBatch, value: bytes) -> None:
+        """Fail-closed: one attempt; a refused batch is lost whole and the trail marked down."""
+        assert self._monitor is not None
+        try:
+            self._bus.publish(self._topic, self._message_key, value)
+        except BusError as exc:
+            self._monitor.observe(exc)
+            count = len(batch.events)
+            with self._lock:
+                self.stats.publish_failures += 1
+                self.stats.events_lost += count
+                self._lost.append((self._settled, self._settled + count))
+                self._settled += count
+                self._error = self._loss_error = exc
+                self._lock.notify_all()
+            # The position stays put: the bus never saw this sequence, so the next batch
+            # takes it and the chain has neither a gap nor a fork.
+            return
+        self._monitor.observe(None)
+        self._advance(batch, "bus")
+
+    def _publish_or_spool(self, batch: SignedBatch, value: bytes) -> None:
+        assert self._spool is not None
+        if self._spool.depth.messages:
+            # Older batches wait in the spool; this one must queue behind them (chain order).
+            self._spool_batch(batch, value)
+            return
+        try:
+            self._bus.publish(self._topic, self._message_key, value)
+        except BusError as exc:
+            self._note_failure(exc)
+            self._schedule_drain()
+            self._spool_batch(batch, value)
+            return
+        self._advance(batch, "bus")
+
+    def _spool_batch(self, batch: SignedBatch, value: bytes) -> None:
+        """Append to the spool; if the spool itself fails, keep trying it and the bus."""
+        assert self._spool is not None
+        backoff = self._retry_backoff
+        while True:
+            try:
+                self._spool.append(self._topic, self._message_key, value)
+                break
+            except SpoolError as exc:
                 with self._lock:
                     self._error = exc
-                    self.stats.publish_failures += 1
-                time.sleep(self._retry_backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, self._max_retry_backoff)
+            # With nothing older in the spool the bus is a fine place too, if it is back.
+            if not self._spool.depth.messages:
+                try:
+                    self._bus.publish(self._topic, self._message_key, value)
+                except BusError as exc:
+                    self._note_failure(exc)
+                else:
+                    self._advance(batch, "bus")
+                    return
+        self._advance(batch, "spool")
+
+    def _advance(self, batch: SignedBatch, where: Literal["bus", "spool"]) -> None:
+        """Record that ``batch`` is durable on the bus or in the spool: the chain moves on."""
         self._position = ChainPosition(batch.sequence + 1, batch.digest)
         if self._chain_state is not None:
             self._chain_state.save(self._position)
+        count = len(batch.events)
         with self._lock:
-            self._published += len(batch.events)
-            self.stats.batches_published += 1
-            self.stats.events_published += len(batch.events)
+            self._settled += count
+            if where == "bus":
+                self.stats.batches_published += 1
+                self.stats.events_published += count
+                self._error = None
+            else:
+                self.stats.batches_spooled += 1
+                self.stats.events_spooled += count
+            self._sync_spool_stats()
+            self._lock.notify_all()
+
+    def _note_failure(self, exc: BaseException) -> None:
+        with self._lock:
+            self._error = exc
+            self.stats.publish_failures += 1
+
+    def _schedule_drain(self) -> None:
+        """Set the next drain attempt one backoff from now, and double the backoff."""
+        with self._lock:
+            self._next_drain_at = time.monotonic() + self._drain_backoff
+            self._drain_backoff = min(self._drain_backoff * 2, self._max_retry_backoff)
+
+    def _drain_spool(self) -> None:
+        """Publish spooled messages oldest first until the spool is empty or the bus fails."""
+        spool = self._spool
+        assert spool is not None
+        if self._probe is not None:
+            # A cheap "is it back?" before a publish that could block for the writer's whole
+            # delivery timeout against a bus that is still down.
+            try:
+                self._probe()
+            except Exception as exc:
+                self._note_failure(exc)
+                self._schedule_drain()
+                return
+        try:
+            while not self._closed:
+                chunk = spool.peek(_DRAIN_CHUNK)
+                if not chunk:
+                    break
+                for message in chunk:
+                    self._bus.publish(message.topic, message.key, message.value)
+                    # A crash right here re-sends this message on the next start: the same
+                    # signed bytes, which the materialiser records as a replay, not twice.
+                    spool.remove_through(message.seq)
+                    count = self._count_events(message.value)
+                    if self._monitor is not None and not spool.depth.messages:
+                        self._monitor.observe(None)
+                        self._monitor.block(None)
+                    with self._lock:
+                        self.stats.batches_published += 1
+                        self.stats.events_published += count
+                        self._sync_spool_stats()
+                        self._lock.notify_all()
+        except (BusError, SpoolError) as exc:
+            self._note_failure(exc)
+            self._schedule_drain()
+            return
+        if spool.depth.messages:
+            return  # stopped by close(); what is left drains on the next start
+        with self._lock:
+            self._drain_backoff = self._retry_backoff
             self._error = None
             self._lock.notify_all()
+
+    def _count_events(self, value: bytes) -> int:
+        try:
+            return len(SignedBatch.decode(value, self._catalogue).events)
+        except DecodeError:
+            return 0

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from producers.batcher import BatchAssembler, BatcherStats
 from producers.chain_state import ChainStateFile
 from producers.codec import SchemaCatalogue, default_catalogue
-from producers.errors import EventValidationError
+from producers.errors import AuditTrailDownError, EventValidationError
 from producers.events import (
     AnnotationQualityCheck,
     AuditEvent,
@@ -30,9 +30,12 @@ from producers.events import (
     UserSanction,
 )
 from producers.signing import SigningKey
+from producers.spool import DB_FILENAME as SPOOL_DB_FILENAME
+from producers.spool import DiskSpool, SpoolDepth
 from producers.transports.base import BusWriter
 
-EVENTS_TOPIC = "aigc-audit.events"
+TOPIC_PREFIX = "aigc-audit"
+EVENTS_TOPIC = f"{TOPIC_PREFIX}.events"
 
 T = TypeVar("T")
 E = TypeVar("E", bound=AuditEvent)
@@ -55,6 +58,28 @@ class AuditClient:
     client is thread-safe, flushes on :meth:`close`, on leaving a ``with`` block and at interpreter
     exit. Each method returns the event id, which later events cite as evidence.
 
+    What happens when the bus cannot be reached depends on three settings:
+
+    * ``state_dir`` given and ``spool=True`` (the default): a batch the bus refuses goes to a
+      durable on-disk spool, ``<state_dir>/spool/<producer_id>/``, and later batches queue
+      behind it; the worker drains it oldest first when the bus is back, with exponential
+      backoff from ``retry_backoff`` to ``max_retry_backoff`` seconds between attempts.
+      :meth:`flush` returns once events are on the bus *or* in the spool; :meth:`drain` waits
+      for the bus. A client started later with the same ``state_dir`` publishes what an
+      earlier run left in the spool before anything new.
+    * ``state_dir=None`` or ``spool=False``: no spool (a spool needs somewhere durable to live,
+      next to the chain state). The worker retries each batch until the bus takes it; new
+      events wait in memory and :meth:`flush` raises BusError when its timeout runs out.
+    * ``fail_closed=True`` (the spool setting is ignored: nothing is spooled): the client refuses
+      events while the audit trail is down, so a provider can block generation instead of
+      generating unaudited. *Down* means the newest observation of the bus failed: either the
+      last publish attempt, or the writer's optional ``check_available()``, which :meth:`emit`
+      consults at most every ``availability_interval`` seconds (caching the answer); before
+      any publish only the check counts. Then :meth:`emit` raises AuditTrailDownError. Each batch
+      gets one publish attempt; if it fails, the whole batch is dropped (nothing of it reaches
+      the bus) and the next :meth:`flush` or :meth:`close` raises AuditTrailDownError naming
+      how many events were not written.
+
     Example::
 
         from producers import AuditClient, Generation, SigningKey
@@ -62,8 +87,10 @@ class AuditClient:
 
         bus = EmbeddedLog(Path(".aigc-audit/bus.sqlite3")).writer()
         with AuditClient(service_id="chat", producer_id="chat-1",
-                         key=SigningKey.from_file(Path("chat-1.key")), bus=bus) as audit:
+                         key=SigningKey.from_file(Path("chat-1.key")), bus=bus,
+                         state_dir=Path(".aigc-audit/state")) as audit:
             event_id = audit.generation(Generation(request_id="r1", model_name="m", ...))
+            print(audit.spool_depth)  # SpoolDepth(messages=0, bytes=0) while the bus is up
     """
 
     def __init__(
@@ -78,31 +105,78 @@ class AuditClient:
         batch_size: int = 500,
         linger: float = 0.2,
         catalogue: SchemaCatalogue | None = None,
+        spool: bool = True,
+        fail_closed: bool = False,
+        retry_backoff: float = 0.2,
+        max_retry_backoff: float = 5.0,
+        availability_interval: float = 0.5,
     ) -> None:
         if not service_id or not producer_id:
             raise EventValidationError("service_id and producer_id must not be empty")
         self.service_id = service_id
         self.producer_id = producer_id
+        self.fail_closed = fail_closed
         self._catalogue = catalogue or default_catalogue()
-        chain_state = ChainStateFile(state_dir / f"{producer_id}.chain.json") if state_dir else None
-        self._batcher = BatchAssembler(
-            producer_id=producer_id,
-            key=key,
-            bus=bus,
-            topic=topic,
-            catalogue=self._catalogue,
-            chain_state=chain_state,
-            batch_size=batch_size,
-            linger=linger,
-        )
+        state = Path(state_dir) if state_dir is not None else None
+        chain_state = ChainStateFile(state / f"{producer_id}.chain.json") if state else None
+        disk_spool = _open_spool(state, producer_id, spool=spool, fail_closed=fail_closed)
+        try:
+            self._batcher = BatchAssembler(
+                producer_id=producer_id,
+                key=key,
+                bus=bus,
+                topic=topic,
+                catalogue=self._catalogue,
+                chain_state=chain_state,
+                batch_size=batch_size,
+                linger=linger,
+                spool=disk_spool,
+                fail_closed=fail_closed,
+                retry_backoff=retry_backoff,
+                max_retry_backoff=max_retry_backoff,
+                availability_interval=availability_interval,
+            )
+        except BaseException:
+            if disk_spool is not None:
+                disk_spool.close()
+            raise
         _open_clients.add(self)
 
     @property
     def stats(self) -> BatcherStats:
+        """Counters since start, including the current spool depth (``spool_messages``,
+        ``spool_bytes``) and, fail-closed, ``events_lost``."""
         return self._batcher.stats
 
+    @property
+    def spool_depth(self) -> SpoolDepth:
+        """Batches (``messages``) and bytes waiting in the spool; zero without a spool.
+
+        Reading it does no I/O. Example::
+
+            if audit.spool_depth.messages:
+                log.warning("audit bus unreachable; %d batches spooled", audit.spool_depth.messages)
+        """
+        return self._batcher.spool_depth
+
     def emit(self, event: AuditEvent) -> uuid.UUID:
-        """Emit any event model; returns its event id."""
+        """Emit any event model; returns its event id.
+
+        Validation and encoding run on the calling thread; batching, signing and publishing do
+        not, so this does no I/O, except that a fail-closed client asks the bus writer whether
+        the bus is up when its cached answer is older than ``availability_interval``.
+
+        Raises EventValidationError for an event that does not encode, ClientClosedError after
+        :meth:`close`, and (fail-closed only) AuditTrailDownError when the audit trail is down:
+        the event was not accepted, and the service should not go on with the generation.
+
+        Example::
+
+            try:
+                audit.emit(Generation(request_id="r1", ...))
+            except AuditTrailDownError:
+                return refuse("generation is unavailable while the audit trail is down")
+        """
         if not isinstance(event, AuditEvent):
             raise EventValidationError(f"not an audit event: {type(event).__name__}")
         record = event.to_record(service_id=self.service_id, producer_id=self.producer_id)
@@ -158,12 +232,47 @@ class AuditClient:
         return self.emit(_expect(event, AuthorityDisclosure))
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every event emitted so far is durable on the bus."""
+        """Block until every event emitted before this call is durable: on the bus, or (when
+        the bus is unreachable and the client spools) in the on-disk spool.
+
+        Raises BusError after ``timeout`` seconds (without a spool, while the bus is down),
+        and, fail-closed, AuditTrailDownError when some of those events were not written
+        (``events_not_written`` says how many; none of them reached the bus). Each loss is
+        reported once.
+
+        Example::
+
+            audit.flush(timeout=5)   # the events are safe from a crash of this process now
+        """
         self._batcher.flush(timeout)
 
+    def drain(self, timeout: float | None = None) -> None:
+        """Flush, then block until the spool is empty: everything emitted so far is on the bus.
+
+        Asks for a publish attempt now rather than at the end of the current backoff. Raises
+        BusError naming the spool depth after ``timeout`` seconds. Without a spool it is
+        :meth:`flush`.
+
+        Example::
+
+            audit.drain(timeout=30)  # before a planned shutdown, to leave nothing spooled
+            audit.close()
+        """
+        self._batcher.drain(timeout)
+
     def close(self, timeout: float | None = None) -> None:
-        """Flush and stop the worker; emitting afterwards raises ClientClosedError."""
-        self._batcher.close(timeout)
+        """Flush and stop the worker; emitting afterwards raises ClientClosedError.
+
+        Batches still in the spool stay on disk; a client started later with the same
+        ``state_dir`` and ``producer_id`` publishes them before anything new. Call
+        :meth:`drain` first to leave nothing behind. Fail-closed, raises AuditTrailDownError
+        (after closing) if events were lost and not yet reported.
+        """
+        try:
+            self._batcher.close(timeout)
+        except AuditTrailDownError:
+            _open_clients.discard(self)
+            raise
         _open_clients.discard(self)
 
     def __enter__(self) -> AuditClient:
@@ -176,6 +285,28 @@ class AuditClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _open_spool(
+    state_dir: Path | None, producer_id: str, *, spool: bool, fail_closed: bool
+) -> DiskSpool | None:
+    """The producer's spool, ``<state_dir>/spool/<producer_id>/``, if this client has one.
+
+    Fail-closed clients spool nothing, but open a spool an earlier (spooling) run left behind,
+    so that its batches reach the bus before any new one.
+    """
+    if state_dir is None:
+        return None
+    directory = state_dir / "spool" / producer_id
+    if not fail_closed:
+        return DiskSpool(directory) if spool else None
+    if not (directory / SPOOL_DB_FILENAME).exists():
+        return None
+    leftover = DiskSpool(directory)
+    if leftover.depth.messages:
+        return leftover
+    leftover.close()
+    return None
 
 
 def _expect(event: object, kind: type[T]) -> T:

@@ -45,3 +45,23 @@ class BusUnavailableError(BusError):
 
 class ClientClosedError(AuditError):
     """An event was emitted after the client was closed."""
+
+
+class SpoolError(AuditError):
+    """The producer's on-disk spool cannot be opened or written (disk full, held by another
+    client, not a spool file)."""
+
+
+class AuditTrailDownError(AuditError):
+    """The bus cannot take events and the client is fail-closed.
+
+    Raised by ``emit`` (and every typed method) when the audit trail is down: the event was not
+    accepted, and a provider that must not generate without an audit trail should block the
+    generation. Raised by ``flush`` and ``close`` when events accepted earlier could not be
+    written; ``events_not_written`` says how many, and none of them reached the bus (a batch is
+    written whole or not at all).
+    """
+
+    def __init__(self, message: str, *, events_not_written: int = 0) -> None:
+        super().__init__(message)
+        self.events_not_written = events_not_written

@@ -1,5 +1,6 @@
-"""End to end on the embedded default: services emit a known mix through the client library, the
-materialiser verifies and stores it, and the inspection queries give exact answers about it."""
+"""End to end, on the embedded log and on a real Kafka broker: services emit a known mix through
+the client library, the materialiser verifies and stores it, and the inspection queries give exact
+answers about it. One suite, run against every bus."""
 
 from __future__ import annotations
 
@@ -78,9 +79,21 @@ def pi_request(
     )
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness, dict[str, Any]]]:
-    h = Harness(tmp_path_factory.mktemp("e2e") / "data", batch_size=7)
+@pytest.fixture(scope="module", params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+def pipeline(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Harness, dict[str, Any]]]:
+    bus: dict[str, Any] = {}
+    if request.param == "kafka":
+        broker = request.getfixturevalue("kafka_broker")
+        bus = {
+            "bus": "kafka",
+            "bootstrap": broker.bootstrap,
+            "topic_prefix": "e2e",
+            "consumer_group": "e2e-materialiser",
+            "partitions": 3,
+        }
+    h = Harness(tmp_path_factory.mktemp("e2e") / "data", batch_size=7, **bus)
     chat = [generation(n) for n in range(15)]
     chat += [generation(n, model_name="beta-model", filing_number=None) for n in range(15, 20)]
     label = ImplicitLabel(content_producer="provider-001", produce_id="img-0")

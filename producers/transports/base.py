@@ -16,7 +16,7 @@ Values and keys are opaque bytes: the bus never looks inside a signed batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -57,7 +57,11 @@ def positions_after(messages: Iterable[BusMessage]) -> dict[TopicPartition, int]
 
 @runtime_checkable
 class BusWriter(Protocol):
-    """Appends messages to topics. Implementations are safe to share between threads."""
+    """Appends messages to topics. Implementations are safe to share between threads.
+
+    A writer may also implement the optional :meth:`AvailabilityCheck.check_available`; it is
+    not part of this protocol so that writers without it (and test doubles) still satisfy it.
+    """
 
     def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Append one message.
@@ -81,6 +85,31 @@ class BusWriter(Protocol):
     def close(self) -> None:
         """Release resources. Idempotent; publishing afterwards raises BusError."""
         ...
+
+
+@runtime_checkable
+class AvailabilityCheck(Protocol):
+    """The optional extra of a :class:`BusWriter` that can tell cheaply whether the bus is up.
+
+    A fail-closed client calls it (at most every half second, caching the answer) before it
+    accepts an event, and the spool drainer calls it before trying the bus again. It must be
+    cheap and bounded (a connection check, not a publish): it may run on the service's thread.
+    """
+
+    def check_available(self) -> None:
+        """Return if the bus can probably take a message now; raise
+        :class:`~producers.errors.BusUnavailableError` saying why when it cannot.
+
+        A pass is a hint, not a promise: a publish may still fail, and callers treat that
+        failure as the newer observation.
+        """
+        ...
+
+
+def availability_check(writer: object) -> Callable[[], None] | None:
+    """Return ``writer.check_available`` when the writer implements it, else None."""
+    check = getattr(writer, "check_available", None)
+    return check if callable(check) else None
 
 
 @runtime_checkable

@@ -218,6 +218,10 @@ class _Db:
                 self.conn.close()
                 raise
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def check_open(self) -> None:
         if self._closed:
             raise BusError(f"bus log {self.path}: used after close()")
@@ -515,6 +519,18 @@ class EmbeddedLogWriter:
                 conn.execute(_UPSERT_HEAD, (topic, partition, head + len(rows)))
         # Only after COMMIT: a rolled-back auto-create must not be remembered.
         self._partitions[topic] = count
+
+    def check_available(self) -> None:
+        """Raise BusUnavailableError if this writer is closed or its log file is gone.
+
+        Deliberately cheap (one ``stat``, no lock, no transaction): a fail-closed client runs it
+        on the service's thread. A file locked by another process is not detected here; the
+        next publish finds out, after ``busy_timeout_s``.
+        """
+        if self._db.closed:
+            raise BusUnavailableError(f"bus log {self._log.path}: writer is closed")
+        if not self._log.path.exists():
+            raise BusUnavailableError(f"bus log {self._log.path} no longer exists")
 
     def close(self) -> None:
         """Close the connection. Idempotent; publishing afterwards raises BusError."""

@@ -1,0 +1,6 @@
+"""Shared test set-up: the session's real Kafka broker (tests/kafka_broker.py) and its marker."""
+
+from __future__ import annotations
+
+# A plugin rather than a plain import, so its fixture and its closing summary line both register.
+pytest_plugins = ("tests.kafka_broker",)
