@@ -1,4 +1,4 @@
-"""Shared test set-up: the session's real Kafka broker (tests/kafka_broker.py) and its marker."""
+"""Shared test set-up: the session's real Kafka broker (tests/kafka_broker.py)."""
 
 from __future__ import annotations
 
