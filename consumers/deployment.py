@@ -72,7 +72,9 @@ class Deployment:
                 assert s.bootstrap is not None
                 self.ensure_topics()
                 compression = None if s.compression == "none" else s.compression
-                self._writer = KafkaLogWriter(KafkaWriterConfig(s.bootstrap, compression))
+                self._writer = KafkaLogWriter(
+                    KafkaWriterConfig(s.bootstrap, compression, s.delivery_timeout_s)
+                )
             else:
                 self._writer = self.log.writer()
         return self._writer
@@ -126,6 +128,7 @@ class Deployment:
             state_dir=s.producer_state_dir,
             batch_size=s.batch_size,
             linger=s.linger_ms / 1000,
+            fail_closed=s.fail_closed,
         )
         self._clients.append(client)
         return client

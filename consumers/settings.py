@@ -37,6 +37,10 @@ class Settings(BaseModel):
     """Partitions of the events topic; default 6 on Kafka, 1 on the embedded log."""
     replication_factor: int = Field(default=1, ge=1, le=16)
     compression: Literal["gzip", "lz4", "zstd", "snappy", "none"] = "gzip"
+    delivery_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """How long a producer keeps retrying one batch on Kafka before spooling it."""
+    fail_closed: bool = False
+    """Producers refuse events while the bus is down instead of spooling them."""
     consumer_group: str = "aigc-audit-materialiser"
     batch_size: int = Field(default=500, ge=1, le=100_000)
     linger_ms: int = Field(default=200, ge=0)

@@ -18,25 +18,32 @@ from __future__ import annotations
 from producers.client import EVENTS_TOPIC, AuditClient, build_event
 from producers.errors import (
     AuditError,
+    AuditTrailDownError,
     BusError,
     BusUnavailableError,
     ClientClosedError,
     EventValidationError,
+    SpoolError,
 )
 from producers.events import *  # noqa: F403 - the event models are the client's vocabulary
 from producers.events import __all__ as _event_names
 from producers.pseudonym import pseudonymise
 from producers.signing import SigningKey
+from producers.spool import DiskSpool, SpoolDepth
 
 __all__ = [
     "EVENTS_TOPIC",
     "AuditClient",
     "AuditError",
+    "AuditTrailDownError",
     "BusError",
     "BusUnavailableError",
     "ClientClosedError",
+    "DiskSpool",
     "EventValidationError",
     "SigningKey",
+    "SpoolDepth",
+    "SpoolError",
     "build_event",
     "pseudonymise",
     *_event_names,

@@ -11,9 +11,10 @@ producer's previous batch and signs it. What happens next depends on the mode:
   backoff between attempts, removing each message only once the bus has it.
 * **No spool**: the worker retries the batch with the same backoff until the bus takes it (new
   events wait in memory meanwhile).
-* **Fail-closed**: one attempt per batch. A batch the bus refuses is dropped whole, its events
-  are reported by the next :meth:`BatchAssembler.flush`, and :meth:`BatchAssembler.add` refuses
-  events while the trail is down (see :class:`_TrailMonitor` for the exact rule).
+* **Fail-closed**: at most one attempt per batch, none while the trail is known to be down. A
+  batch the bus refuses is dropped whole, its events are reported by the next
+  :meth:`BatchAssembler.flush`, and :meth:`BatchAssembler.add` refuses events while the trail is
+  down (see :class:`_TrailMonitor` for the exact rule).
 
 The chain position moves as soon as a batch is durable on the bus or in the spool, and only
 then: a batch is sealed once, and every retry or drain sends the same bytes, so the chain never
@@ -116,6 +117,16 @@ class _TrailMonitor:
         else:
             self.observe(None, started)
 
+    def down_reason(self) -> str | None:
+        """Why the trail is down by what is known now (no probe); None when it is up."""
+        with self._state:
+            if self._blocked is not None:
+                return self._blocked
+            stale = time.monotonic() - self._observed_at >= self._interval
+            if self._down is not None and stale and self._probe is None:
+                return None  # the trial described in the class docstring
+            return self._down
+
     def require_up(self) -> None:
         """Return if the trail is up; raise AuditTrailDownError if it is down."""
         with self._state:
@@ -123,16 +134,10 @@ class _TrailMonitor:
         if stale and self._probe is not None and self._probing.acquire(blocking=False):
             try:
                 self.refresh()
-                stale = False
             finally:
                 self._probing.release()
-        with self._state:
-            blocked, down = self._blocked, self._down
-        if blocked is not None:
-            reason = blocked
-        elif down is not None and not (stale and self._probe is None):
-            reason = down
-        else:
+        reason = self.down_reason()
+        if reason is None:
             return
         raise AuditTrailDownError(
             f"the audit trail is down ({reason}); the client is fail-closed, so the event was "
@@ -208,7 +213,7 @@ class BatchAssembler:
         self._settled = 0  # events durable on the bus or in the spool, or lost (fail-closed)
         self._lost: list[tuple[int, int]] = []  # [start, end) event indexes lost, unreported
         self._loss_reported_through = 0
-        self._loss_error: BaseException | None = None
+        self._loss_reason = ""
         self._flush_requested = False
         self._closed = False
         self._error: BaseException | None = None  # the last failure to reach the bus or spool
@@ -268,11 +273,11 @@ class BatchAssembler:
                     )
                 self._lock.wait(0.05 if remaining is None else min(0.05, remaining))
             lost = self._take_unreported_losses(target)
-            loss_error = self._loss_error
+            reason = self._loss_reason
         if lost:
             raise AuditTrailDownError(
                 f"{lost} events accepted before the audit trail went down were not written; "
-                f"none of their batches reached the bus (fail-closed; last error: {loss_error})",
+                f"none of their batches reached the bus (fail-closed; last error: {reason})",
                 events_not_written=lost,
             )
 
@@ -467,25 +472,36 @@ class BatchAssembler:
         self._advance(batch, "bus")
 
     def _publish_or_lose(self, batch: SignedBatch, value: bytes) -> None:
-        """Fail-closed: one attempt; a refused batch is lost whole and the trail marked down."""
+        """Fail-closed: at most one attempt; a refused batch is lost whole, the trail down."""
         assert self._monitor is not None
+        reason = self._monitor.down_reason()
+        if reason is not None:
+            # Events accepted just before the trail went down: fail them now rather than
+            # spend the writer's whole delivery timeout on each of their batches in turn.
+            self._lose(batch, reason)
+            return
         try:
             self._bus.publish(self._topic, self._message_key, value)
         except BusError as exc:
             self._monitor.observe(exc)
-            count = len(batch.events)
             with self._lock:
                 self.stats.publish_failures += 1
-                self.stats.events_lost += count
-                self._lost.append((self._settled, self._settled + count))
-                self._settled += count
-                self._error = self._loss_error = exc
-                self._lock.notify_all()
-            # The position stays put: the bus never saw this sequence, so the next batch
-            # takes it and the chain has neither a gap nor a fork.
+                self._error = exc
+            self._lose(batch, f"{type(exc).__name__}: {exc}")
             return
         self._monitor.observe(None)
         self._advance(batch, "bus")
+
+    def _lose(self, batch: SignedBatch, reason: str) -> None:
+        # The position stays put: the bus never saw this sequence, so the next batch takes it
+        # and the chain has neither a gap nor a fork.
+        count = len(batch.events)
+        with self._lock:
+            self.stats.events_lost += count
+            self._lost.append((self._settled, self._settled + count))
+            self._settled += count
+            self._loss_reason = reason
+            self._lock.notify_all()
 
     def _publish_or_spool(self, batch: SignedBatch, value: bytes) -> None:
         assert self._spool is not None

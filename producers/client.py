@@ -76,9 +76,9 @@ class AuditClient:
       last publish attempt, or the writer's optional ``check_available()``, which :meth:`emit`
       consults at most every ``availability_interval`` seconds (caching the answer); before
       any publish only the check counts. Then :meth:`emit` raises AuditTrailDownError. Each batch
-      gets one publish attempt; if it fails, the whole batch is dropped (nothing of it reaches
-      the bus) and the next :meth:`flush` or :meth:`close` raises AuditTrailDownError naming
-      how many events were not written.
+      gets at most one publish attempt (none while the trail is down); if it fails, the whole
+      batch is dropped (nothing of it reaches the bus) and the next :meth:`flush` or
+      :meth:`close` raises AuditTrailDownError naming how many events were not written.
 
     Example::
 

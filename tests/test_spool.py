@@ -504,6 +504,38 @@ def test_fail_closed_bus_going_down_mid_stream(log: EmbeddedLog, tmp_path: Path)
     assert event_ids(on_bus(log)) == kept  # nothing of the failed batches reached the bus
 
 
+class GatedBus(CheckableBus):
+    """Holds each publish until ``gate`` opens, like a broker that takes its time to fail."""
+
+    def __init__(self, inner: EmbeddedLogWriter) -> None:
+        super().__init__(inner)
+        self.gate = threading.Event()
+        self.publishing = threading.Event()
+
+    def publish_many(self, topic: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:
+        self.publishing.set()
+        assert self.gate.wait(10)
+        super().publish_many(topic, items)
+
+
+def test_fail_closed_fails_queued_batches_fast(log: EmbeddedLog, tmp_path: Path) -> None:
+    bus = GatedBus(log.writer())
+    audit = client(bus, tmp_path / "state", fail_closed=True, availability_interval=60)
+    audit.generation(gen(0))
+    audit.generation(gen(1))  # a full batch: the worker starts publishing it
+    assert bus.publishing.wait(5)
+    audit.generation(gen(2))
+    audit.generation(gen(3))  # the next batch queues behind the slow attempt
+    bus.up = False
+    bus.gate.set()
+    with pytest.raises(AuditTrailDownError) as info:
+        audit.flush(timeout=5)
+    assert info.value.events_not_written == 4
+    assert bus.attempts == 1  # the queued batch was failed without another slow attempt
+    audit.close()
+    assert on_bus(log) == []
+
+
 def test_fail_closed_recovers_and_continues_the_chain(log: EmbeddedLog, tmp_path: Path) -> None:
     bus = CheckableBus(log.writer())
     audit = client(bus, tmp_path / "state", fail_closed=True, availability_interval=0.05)
