@@ -156,6 +156,10 @@ class KafkaRegistryReader:
         self._consumer.assign(self._partitions)
 
     def poll(self, max_messages: int = 500, timeout_s: float = 0.0) -> list[BusMessage]:
+        # The materialiser asks before every poll of batches: answer at once when read to the end.
+        ends = self._consumer.end_offsets(self._partitions)
+        if all(self._consumer.position(tp) >= ends[tp] for tp in self._partitions):
+            return []
         # A short wait: the first fetch after assignment needs a round trip even when data waits.
         batches = self._consumer.poll(
             timeout_ms=max(int(timeout_s * 1000), 200), max_records=max_messages
