@@ -7,7 +7,9 @@ bus) ends as one line on stderr and exit code 2; a traceback means a bug in aigc
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from consumers.deployment import Deployment
 from consumers.errors import PlatformError
+from consumers.materialiser import MaterialiseStats
 from consumers.output import FORMATS, render, result_table
 from consumers.settings import Settings, load_settings
 from infra.kafka.commands import kafka as kafka_commands
@@ -212,8 +215,11 @@ def consume(follow: bool, as_json: bool, bus: str | None, bootstrap: str | None)
                     task, completed=stats.events_materialised + stats.events_quarantined
                 )
 
-            total = materialiser.run_until_idle(show)
-            while follow:
+            # SIGTERM ends --follow after the poll in hand is settled and committed.
+            stopping = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+            total = materialiser.run_until_idle(show) if not follow else MaterialiseStats()
+            while follow and not stopping.is_set():
                 step = materialiser.run_once(timeout_s=1.0)
                 total.add(step)
                 show(total)

@@ -14,6 +14,7 @@ from consumers.data_dir import DataDirLock
 from consumers.key_registry import ensure_root_key, register_producer, root_public_key
 from consumers.materialiser import Materialiser
 from consumers.settings import Settings
+from consumers.store.base import Store
 from consumers.store.embedded import EmbeddedStore
 from producers.client import AuditClient
 from producers.signing import SigningKey
@@ -30,7 +31,7 @@ class Deployment:
         self._log: EmbeddedLog | None = None
         self._writer: BusWriter | None = None
         self._readers: list[BusReader] = []
-        self._store: EmbeddedStore | None = None
+        self._store: Store | None = None
         self._clients: list[AuditClient] = []
         self._topics_ready = False
 
@@ -94,12 +95,19 @@ class Deployment:
         self._readers += [events, keys]
         return events, keys
 
-    def store(self) -> EmbeddedStore:
-        """The store, opened once; takes the data directory's lock first."""
+    def store(self) -> Store:
+        """The store, opened once: the ClickHouse server the settings name, or the embedded
+        store in the data directory (after taking the directory's lock)."""
         if self._store is None:
-            if self._lock is None:
-                self._lock = DataDirLock(self.data_dir).acquire()
-            self._store = EmbeddedStore(self.settings.store_path, self.settings.database)
+            url = self.settings.clickhouse_url
+            if url:
+                from consumers.store.clickhouse import ClickHouseStore
+
+                self._store = ClickHouseStore.from_url(url)
+            else:
+                if self._lock is None:
+                    self._lock = DataDirLock(self.data_dir).acquire()
+                self._store = EmbeddedStore(self.settings.store_path, self.settings.database)
             self._store.migrate()
         return self._store
 

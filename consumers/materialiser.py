@@ -132,7 +132,13 @@ class Materialiser:
                 # Its rows and its chain step are already in the store (read back at start-up).
                 step.redelivered_skipped += 1
                 continue
-            self._settle(message, self._verifier.verify(message), step)
+            verdict = self._verifier.verify(message)
+            if verdict.reason == "unknown_key":
+                # A producer registers its key before its first batch, but on another topic:
+                # read the registry to its end before calling the key unknown.
+                self._settle_keys(step)
+                verdict = self._verifier.verify(message)
+            self._settle(message, verdict, step)
         if messages:
             if self._before_commit is not None:
                 self._before_commit()

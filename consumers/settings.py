@@ -45,6 +45,9 @@ class Settings(BaseModel):
     batch_size: int = Field(default=500, ge=1, le=100_000)
     linger_ms: int = Field(default=200, ge=0)
     database: str = Field(default="audit", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    clickhouse_url: str | None = Field(default=None, pattern=r"^https?://")
+    """A ClickHouse server (or `aigc-audit serve`), ``http://user:password@host:8123/database``;
+    unset: the embedded store in the data directory."""
 
     @model_validator(mode="after")
     def _kafka_needs_bootstrap(self) -> Settings:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from consumers.store.base import QueryResult, StoreError
+from consumers.store.results import parse_json_compact
 from consumers.store.tables import ALL_TABLES, SCHEMA_MIGRATIONS, Table
 
 SCHEMA_VERSION = 1
@@ -128,15 +129,7 @@ class EmbeddedStore:
             "JSONCompact",
             text,
         )
-        if not raw.strip():
-            return QueryResult((), (), [])
-        doc = json.loads(raw)
-        meta = doc["meta"]
-        return QueryResult(
-            tuple(m["name"] for m in meta),
-            tuple(m["type"] for m in meta),
-            [tuple(r) for r in doc["data"]],
-        )
+        return parse_json_compact(raw)
 
     def command(self, sql: str) -> None:
         self._run(sql, "CSV", None)

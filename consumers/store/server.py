@@ -1,0 +1,332 @@
+"""Serve one embedded (chDB) store over ClickHouse's HTTP interface, for other processes.
+
+chDB allows one session per process and one process per data directory, yet two materialisers,
+analysts and Grafana must share the store. So one process owns the :class:`EmbeddedStore` and
+runs a :class:`StoreServer`; every other process connects with clickhouse-connect (for the
+platform: :class:`consumers.store.clickhouse.ClickHouseStore`), exactly as it would to a
+ClickHouse server in production. The owner process itself uses :meth:`StoreServer.local_store`,
+which shares the server's lock. What of the HTTP interface is served: see ``chdb_http.py``.
+
+The server listens on loopback by default and speaks plain HTTP: put TLS in front of it before
+exposing it beyond the host.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import gzip
+import logging
+import shutil
+import socket
+import tempfile
+import threading
+import zlib
+from collections.abc import Collection, Mapping, Sequence
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from consumers.store.base import QueryResult, Store
+from consumers.store.chdb_http import ChdbHttp, ClickHouseError, Reply, Request
+from consumers.store.embedded import EmbeddedStore
+from consumers.store.tables import Table
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 30
+"""The largest request body accepted (after decompression), against a runaway client."""
+
+
+class StoreServer:
+    """ClickHouse's HTTP interface for one EmbeddedStore, on ``host:port`` (0: any free port).
+
+    ``users`` maps user names to passwords; those in ``readonly_users`` may only read (by
+    default the user ``reader``), the others may also write and run DDL. The server does not
+    own the store: :meth:`stop` leaves it open for its owner to close.
+    """
+
+    def __init__(
+        self,
+        store: EmbeddedStore,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        users: Mapping[str, str] | None = None,
+        readonly_users: Collection[str] = ("reader",),
+    ) -> None:
+        if not users:
+            raise ValueError("a store server needs at least one user with a password")
+        self.store = store
+        self.users = dict(users)
+        self._lock = threading.RLock()
+        self._workdir = Path(tempfile.mkdtemp(prefix="aigc-audit-store-server-"))
+        session = store._session  # the store's one chDB session; its lock is ours from now on
+        self.api = ChdbHttp(
+            lambda sql, fmt, params: session.query(sql, fmt, params=params),
+            self._lock,
+            self.users,
+            readonly_users,
+            self._workdir,
+        )
+        self._httpd = _HttpServer((host, port), _Handler)
+        self._httpd.api = self.api
+        self.host, self.port = self._httpd.server_address[:2]
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> StoreServer:
+        """Serve in a background (daemon) thread; returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, name=f"store-server-{self.port}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until :meth:`stop` is called from another."""
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        """Stop serving and close every connection; idempotent. When it returns no request runs
+        on the store and none will, so the owner may close the store."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+        self._httpd.close_connections()
+        self.api.close()  # waits for a statement under way; none starts after this
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def url(self, user: str) -> str:
+        """``http://user:password@host:port/database`` for :meth:`ClickHouseStore.from_url`."""
+        password = self.users[user]
+        return (
+            f"http://{quote(user, safe='')}:{quote(password, safe='')}@{self.host}:{self.port}"
+            f"/{self.store.database}"
+        )
+
+    def local_store(self) -> Store:
+        """The served store for the owner process, taking the server's lock around each call,
+        so that its statements never interleave with a request's settings."""
+        return LockedStore(self.store, self._lock)
+
+    def __enter__(self) -> StoreServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class LockedStore:
+    """A Store that runs each call on ``store`` under ``lock``; :meth:`close` leaves it open."""
+
+    def __init__(self, store: Store, lock: threading.RLock) -> None:
+        self._store = store
+        self._lock = lock
+        self.database = store.database
+
+    def migrate(self) -> None:
+        with self._lock:
+            self._store.migrate()
+
+    def insert(self, table: Table, rows: Sequence[Mapping[str, Any]], *, token: str) -> None:
+        with self._lock:
+            self._store.insert(table, rows, token=token)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        with self._lock:
+            return self._store.query(sql, params)
+
+    def command(self, sql: str) -> None:
+        with self._lock:
+            self._store.command(sql)
+
+    def close(self) -> None:
+        """The server's owner closes the store itself, after stopping the server."""
+
+
+class _HttpServer(ThreadingHTTPServer):
+    """Tracks its open connections: stopping must end keep-alive connections too, or a pooled
+    client would go on being served by their threads."""
+
+    daemon_threads = True
+    api: ChdbHttp
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One HTTP/1.1 connection (keep-alive): reads a request, asks the API, writes the reply."""
+
+    protocol_version = "HTTP/1.1"
+    server: _HttpServer
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s " + format, self.address_string(), *args)
+
+    def _serve(self, method: str) -> None:
+        url = urlsplit(self.path)
+        try:
+            body = self._body()
+            if url.path in ("/ping", "/replicas_status"):
+                reply = Reply(200, b"Ok.\n", {"Content-Type": "text/html; charset=UTF-8"})
+            elif url.path not in ("", "/"):
+                reply = Reply(404, f"There is no handle {url.path}\n".encode())
+            else:
+                params = dict(parse_qsl(url.query, keep_blank_values=True))
+                content_type = self.headers.get("Content-Type", "")
+                if content_type.lower().startswith("multipart/form-data"):
+                    params.update(_form_fields(body, content_type))
+                    body = b""
+                if method == "GET" and not params.get("query"):
+                    reply = Reply(200, b"Ok.\n")  # ClickHouse's answer to a bare GET /
+                else:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    user, password = _credentials(headers, params)
+                    request = Request(method, params, headers, body, user, password)
+                    reply = self.server.api.handle(request)
+        except ClickHouseError as exc:
+            reply = self.server.api.error(exc)
+            self.close_connection = True  # the body may not have been read to its end
+        except Exception as exc:  # a fault here must still answer, or the client hangs
+            logger.exception("store server: request failed")
+            reply = self.server.api.error(ClickHouseError.of(1001, "STD_EXCEPTION", repr(exc)))
+            self.close_connection = True
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def _body(self) -> bytes:
+        """The request body: de-chunked, bounded and decompressed per Content-Encoding."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts, size = [], 0
+            while chunk_size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                size += chunk_size
+                if size > MAX_BODY_BYTES:
+                    raise _too_large()
+                parts.append(self.rfile.read(chunk_size))
+                self.rfile.readline()
+            while self.rfile.readline().strip():  # trailers, up to the blank line
+                pass
+            raw = b"".join(parts)
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                raise _too_large()
+            raw = self.rfile.read(length) if length else b""
+        return _decompress(raw, self.headers.get("Content-Encoding", ""))
+
+
+def _credentials(headers: Mapping[str, str], params: Mapping[str, str]) -> tuple[str, str]:
+    """The user and password, from Basic auth, X-ClickHouse-User/Key headers or URL parameters
+    (ClickHouse's three ways); none at all means the ``default`` user without a password."""
+    authorization = headers.get("authorization", "")
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            return f"({scheme} token)", ""  # no such user: refused as bad credentials
+        try:
+            name, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return "(malformed Basic auth)", ""
+        return name, password
+    if "x-clickhouse-user" in headers:
+        return headers["x-clickhouse-user"], headers.get("x-clickhouse-key", "")
+    return params.get("user", "default"), params.get("password", "")
+
+
+def _decompress(raw: bytes, encoding: str) -> bytes:
+    encoding = encoding.strip().lower()
+    if not raw or encoding in ("", "identity"):
+        return raw
+    try:
+        if encoding == "gzip":
+            return gzip.decompress(raw)
+        if encoding == "deflate":
+            return zlib.decompress(raw)
+        if encoding == "lz4":  # clickhouse-connect's default: the LZ4 frame format
+            import lz4.frame
+
+            return lz4.frame.decompress(raw)
+        if encoding == "zstd":
+            from backports import zstd
+
+            return zstd.decompress(raw)
+        if encoding == "br":
+            import brotli
+
+            return brotli.decompress(raw)
+    except ImportError:
+        pass
+    except Exception as exc:
+        raise ClickHouseError.of(
+            354, "CANNOT_DECOMPRESS", f"Cannot decompress the {encoding} body: {exc}"
+        ) from None
+    raise ClickHouseError.of(
+        36, "BAD_ARGUMENTS", f"Content-Encoding {encoding} is not supported by this server"
+    )
+
+
+def _form_fields(body: bytes, content_type: str) -> dict[str, str]:
+    """The text fields of a multipart/form-data body (``query``, ``param_*``), as ClickHouse
+    reads them; a file field is external data, which this server does not take."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        if part.get_filename() is not None:
+            raise ClickHouseError.of(
+                344, "SUPPORT_IS_DISABLED", "external data is not supported here"
+            )
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload.decode("utf-8")
+    return fields
+
+
+def _too_large() -> ClickHouseError:
+    return ClickHouseError.of(
+        307, "TOO_LARGE_STRING_SIZE", f"The request body exceeds {MAX_BODY_BYTES} bytes"
+    )
