@@ -234,6 +234,42 @@ def consume(follow: bool, as_json: bool, bus: str | None, bootstrap: str | None)
         )
 
 
+@app.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="0: any free port.")
+@click.option(
+    "--materialise/--no-materialise", default=True, help="Also run the materialiser (default)."
+)
+@bus_options
+def serve(port: int, materialise: bool, bus: str | None, bootstrap: str | None) -> None:
+    """Own the embedded store, materialise into it, and serve ClickHouse's HTTP interface.
+
+    Prints the read-only URL; `aigc-audit query`, any ClickHouse client and Grafana can use it
+    (other commands on this data directory find it by themselves). Stops on Ctrl-C or SIGTERM.
+    """
+    from consumers.serve import serve as run_serve
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+
+    def ready(served: Any) -> None:
+        err.print(f"serving the store (pid {served.pid}); stop with Ctrl-C")
+        out.file.write(served.url + "\n")
+        out.file.flush()
+
+    total = run_serve(
+        bus_settings(bus, bootstrap),
+        port=port,
+        materialise=materialise,
+        stop=stopping,
+        on_ready=ready,
+    )
+    err.print(
+        f"stopped: materialised {total.events_materialised} events, "
+        f"quarantined {total.messages_quarantined} messages"
+    )
+
+
 @query_app.command("list")
 def query_list() -> None:
     """List the inspection queries with the articles they serve and their parameters."""
@@ -275,7 +311,7 @@ def query_run(name: str, param: tuple[str, ...], fmt: str) -> None:
         given[key.strip()] = value
     values = bind_params(query, given)
     with Deployment(settings()) as deployment:
-        result = run_query(deployment.store(), query, values)
+        result = run_query(deployment.read_store(), query, values)
     if fmt == "table":
         out.print(result_table(result, f"{query.title} ({_articles(query.articles)})"))
         out.print(f"[dim]{len(result.rows)} rows at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC[/]")

@@ -80,7 +80,8 @@ class Deployment:
                 self._writer = self.log.writer()
         return self._writer
 
-    def _readers_for_materialiser(self) -> tuple[BusReader, BusReader]:
+    def bus_readers(self) -> tuple[BusReader, BusReader]:
+        """The materialiser's readers: the events topic in its group, and the key registry."""
         s = self.settings
         if s.bus == "kafka":
             from consumers.kafka_source import KafkaGroupReader, KafkaRegistryReader
@@ -110,6 +111,20 @@ class Deployment:
                 self._store = EmbeddedStore(self.settings.store_path, self.settings.database)
             self._store.migrate()
         return self._store
+
+    def read_store(self) -> Store:
+        """The store for reading: the configured server, else a running ``aigc-audit serve`` of
+        this data directory (through clickhouse-connect), else the embedded store itself."""
+        if self._store is None and not self.settings.clickhouse_url:
+            from consumers.serve import served_store
+
+            served = served_store(self.data_dir)
+            if served is not None:
+                from consumers.store.clickhouse import ClickHouseStore
+
+                self._store = ClickHouseStore.from_url(served.url)
+                return self._store
+        return self.store()
 
     def root_key(self) -> SigningKey:
         s = self.settings
@@ -148,7 +163,7 @@ class Deployment:
         if not s.root_public_key_path.exists():
             self.root_key()  # the embedded default makes its trust anchor on first use
         store = self.store()
-        events, keys = self._readers_for_materialiser()
+        events, keys = self.bus_readers()
         return Materialiser(
             store=store,
             events=events,
