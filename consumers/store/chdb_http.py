@@ -57,11 +57,18 @@ logger = logging.getLogger(__name__)
 _PYTHON_ONLY_FORMATS = frozenset({"dataframe", "arrowtable", "datastore", "debug"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CODE = re.compile(r"Code: (\d+)")
-_STATUS = {
-    **dict.fromkeys((192, 193, 194, 516), 401),  # unknown user, wrong password, auth failed
-    **dict.fromkeys((164, 452, 497), 403),  # READONLY, SETTING_CONSTRAINT_VIOLATION, ACCESS_DENIED
-    **dict.fromkeys((60, 81), 404),  # UNKNOWN_TABLE, UNKNOWN_DATABASE
-    **dict.fromkeys((6, 16, 26, 27, 36, 38, 46, 47, 53, 62, 73, 115, 457), 400),
+_STATUS = {  # ClickHouse's src/Server/HTTP/exceptionCodeToHTTPStatus.cpp; the rest are 500
+    194: 401,  # REQUIRED_PASSWORD
+    **dict.fromkeys((192, 193, 497, 512, 516), 403),  # bad credentials, ACCESS_DENIED
+    **dict.fromkeys((6, 8, 15, 25, 26, 27, 36, 37, 38, 41, 44, 53, 62, 72, 117, 123), 400),
+    **dict.fromkeys((167, 168, 223, 321, 376, 427, 441, 675, 676), 400),  # parse errors and AST
+    **dict.fromkeys((46, 47, 50, 56, 60, 63, 73, 78, 81, 115, 152, 336, 511), 404),  # UNKNOWN_*
+    229: 413,  # QUERY_IS_TOO_LARGE
+    48: 501,  # NOT_IMPLEMENTED
+    **dict.fromkeys((76, 209, 439), 503),  # CANNOT_OPEN_FILE, SOCKET_TIMEOUT, CANNOT_SCHEDULE_TASK
+    381: 411,  # HTTP_LENGTH_REQUIRED
+    159: 408,  # TIMEOUT_EXCEEDED
+    779: 415,  # UNSUPPORTED_MEDIA_TYPE
 }
 _CONTENT_TYPES = (
     ("json", "application/json; charset=UTF-8"),
@@ -145,6 +152,7 @@ class ChdbHttp:
         self.display_name = display_name
         self._closed = False
         with lock:
+            self.timezone = self._engine("SELECT timezone()").bytes().decode().strip()
             raw = self._engine("SELECT name, value, changed FROM system.settings", "JSONCompact")
         # The session's own values, to skip a SET that changes nothing and to restore after one:
         # a setting chDB itself changed is put back to its value, any other to DEFAULT.
@@ -170,7 +178,7 @@ class ChdbHttp:
         reply.headers.update(
             {
                 "X-ClickHouse-Query-Id": query_id,
-                "X-ClickHouse-Timezone": "UTC",
+                "X-ClickHouse-Timezone": request.params.get("session_timezone") or self.timezone,
                 "X-ClickHouse-Server-Display-Name": self.display_name,
                 "X-ClickHouse-Summary": json.dumps(summary, separators=(",", ":")),
             }
@@ -302,6 +310,8 @@ class ChdbHttp:
     def _insert(self, sql: str, stmt: Statement, data_file: Path) -> Any:
         if stmt.insert_function:
             raise _unsupported("INSERT INTO FUNCTION with data")
+        if not stmt.insert_table:
+            raise ClickHouseError.of(62, "SYNTAX_ERROR", "INSERT needs a [database.]table target")
         described = json.loads(
             self._engine(f"DESCRIBE TABLE {stmt.insert_table}", "JSONCompact", None).bytes()
         )
@@ -365,19 +375,14 @@ def _content_type(fmt: str) -> str:
     return "application/octet-stream"
 
 
+# X-ClickHouse-Summary's counters and the chDB result methods giving them: read_rows: rows_read...
+_STATS = {f"{a}_{b}": f"{b}_{a}" for a in ("read", "written") for b in ("rows", "bytes")}
+
+
 def _stats(result: Any) -> dict[str, int]:
-    if result is None:
-        return {}
-    stats: dict[str, int] = {}
-    for key, method in (
-        ("read_rows", "rows_read"),
-        ("read_bytes", "bytes_read"),
-        ("written_rows", "rows_written"),
-        ("written_bytes", "bytes_written"),
-    ):
-        getter = getattr(result, method, None)
-        stats[key] = int(getter()) if callable(getter) else 0
-    return stats
+    """The summary counters of a chDB result (none for a statement that returned early)."""
+    getters = {key: getattr(result, method, None) for key, method in _STATS.items()}
+    return {key: int(getter()) for key, getter in getters.items() if callable(getter)}
 
 
 def _quote(value: str) -> str:

@@ -121,7 +121,11 @@ class EmbeddedStore:
         self._run(sql, "CSV", {"rows": _escape_param(lines)})
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
-        text = {k: _escape_param(param_text(v)) for k, v in (params or {}).items()}
+        # An array is read as a literal, not as escaped text: escaping it would double it.
+        text = {
+            k: param_text(v) if isinstance(v, (list, tuple)) else _escape_param(param_text(v))
+            for k, v in (params or {}).items()
+        }
         # A trailing semicolon would end the statement before the SETTINGS clause below.
         sql = sql.strip().rstrip(";").rstrip()
         raw = self._run(

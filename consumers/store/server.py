@@ -18,6 +18,7 @@ import binascii
 import contextlib
 import gzip
 import logging
+import re
 import shutil
 import socket
 import tempfile
@@ -38,6 +39,8 @@ from consumers.store.embedded import EmbeddedStore
 from consumers.store.tables import Table
 
 logger = logging.getLogger(__name__)
+
+_PASSWORD = re.compile(r"((?:^|[?&])password=)[^&\s]*")
 
 MAX_BODY_BYTES = 1 << 30
 """The largest request body accepted (after decompression), against a runaway client."""
@@ -77,25 +80,31 @@ class StoreServer:
         self._httpd.api = self.api
         self.host, self.port = self._httpd.server_address[:2]
         self._thread: threading.Thread | None = None
+        self._serving = threading.Event()
 
     def start(self) -> StoreServer:
         """Serve in a background (daemon) thread; returns self."""
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, name=f"store-server-{self.port}", daemon=True
+                target=self.serve_forever, name=f"store-server-{self.port}", daemon=True
             )
             self._thread.start()
         return self
 
     def serve_forever(self) -> None:
         """Serve in this thread until :meth:`stop` is called from another."""
-        self._httpd.serve_forever()
+        self._serving.set()
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self._serving.clear()
 
     def stop(self) -> None:
         """Stop serving and close every connection; idempotent. When it returns no request runs
         on the store and none will, so the owner may close the store."""
+        if self._serving.is_set():
+            self._httpd.shutdown()  # returns once serve_forever has returned
         if self._thread is not None:
-            self._httpd.shutdown()
             self._thread.join()
             self._thread = None
         self._httpd.server_close()
@@ -199,7 +208,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("POST")
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s " + format, self.address_string(), *args)
+        # The request line may carry a password as a URL parameter.
+        line = _PASSWORD.sub(r"\1***", format % args)
+        logger.debug("%s %s", self.address_string(), line)
 
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
@@ -289,7 +300,10 @@ def _decompress(raw: bytes, encoding: str) -> bytes:
 
             return lz4.frame.decompress(raw)
         if encoding == "zstd":
-            from backports import zstd
+            try:
+                from compression import zstd  # type: ignore[import-not-found]  # Python 3.14
+            except ImportError:
+                from backports import zstd  # type: ignore[no-redef]
 
             return zstd.decompress(raw)
         if encoding == "br":
@@ -300,10 +314,10 @@ def _decompress(raw: bytes, encoding: str) -> bytes:
         pass
     except Exception as exc:
         raise ClickHouseError.of(
-            354, "CANNOT_DECOMPRESS", f"Cannot decompress the {encoding} body: {exc}"
+            271, "CANNOT_DECOMPRESS", f"Cannot decompress the {encoding} body: {exc}"
         ) from None
     raise ClickHouseError.of(
-        36, "BAD_ARGUMENTS", f"Content-Encoding {encoding} is not supported by this server"
+        779, "UNSUPPORTED_MEDIA_TYPE", f"Content-Encoding {encoding} is not supported here"
     )
 
 
@@ -328,5 +342,5 @@ def _form_fields(body: bytes, content_type: str) -> dict[str, str]:
 
 def _too_large() -> ClickHouseError:
     return ClickHouseError.of(
-        307, "TOO_LARGE_STRING_SIZE", f"The request body exceeds {MAX_BODY_BYTES} bytes"
+        229, "QUERY_IS_TOO_LARGE", f"The request body exceeds {MAX_BODY_BYTES} bytes"
     )

@@ -85,7 +85,8 @@ class Statement:
     data_start: int | None = None
     """For ``INSERT ... FORMAT f``: where its data begins (after blanks and one newline)."""
     insert_table: str = ""
-    """For ``INSERT ... FORMAT f``: the target as written (``db.t``, quotes kept)."""
+    """For ``INSERT ... FORMAT f``: the target as written (``db.t``, quotes kept); '' if the
+    target is anything else."""
     insert_columns: tuple[str, ...] = ()
     insert_format: str = ""
     insert_function: bool = False
@@ -240,8 +241,11 @@ def _analyse_insert(text: str, stream: Iterator[Token], stmt: Statement) -> None
     depth = 0
     previous: Token | None = None
     stage = "target"  # then "columns", then "tail" (SETTINGS ... FORMAT | VALUES | SELECT)
+    odd_target = False  # a target that is not ``[db.]table``: refused rather than guessed at
     for token in stream:
         word = token.upper
+        if token.text == ";":  # the head is run as it is: it must not hide a second statement
+            raise SqlScanError("Syntax error (Multi-statements are not allowed)")
         if depth == 0 and word in {"VALUES", "SELECT", "WITH"}:
             return
         if token.text == "(":
@@ -260,6 +264,7 @@ def _analyse_insert(text: str, stream: Iterator[Token], stmt: Statement) -> None
             elif word == "SETTINGS" or word == "FORMAT":
                 stage = "tail"
             elif word not in {"INTO", "TABLE"} or target:
+                odd_target |= not (token.name or token.text == ".")
                 target.append(token.text)
         elif stage == "columns" and depth == 1 and token.name:
             columns.append(token.name)
@@ -267,7 +272,7 @@ def _analyse_insert(text: str, stream: Iterator[Token], stmt: Statement) -> None
             stmt.insert_format = token.name
             stmt.data_start = _data_start(text, token.end)
             stmt.sql_end = previous.start
-            stmt.insert_table = "".join(target)
+            stmt.insert_table = "" if odd_target else "".join(target)
             stmt.insert_columns = tuple(columns)
             return
         previous = token
