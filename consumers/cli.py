@@ -10,7 +10,7 @@ import json
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from consumers.deployment import Deployment
 from consumers.errors import PlatformError
 from consumers.materialiser import MaterialiseStats
+from consumers.migrate_command import migrate as migrate_command
 from consumers.output import FORMATS, render, result_table
 from consumers.settings import Settings, load_settings
 from infra.kafka.commands import kafka as kafka_commands
@@ -97,6 +98,7 @@ def infra_app() -> None:
 
 
 infra_app.add_command(kafka_commands, "kafka")
+app.add_command(migrate_command)
 
 
 def _progress(console: Console) -> Progress:
@@ -124,7 +126,7 @@ def demo(
     from consumers.demo_report import print_demo, summary_json
     from consumers.simulation import SimulationPlan
 
-    plan = SimulationPlan(seed=seed, generations=generations, users=users)
+    plan = SimulationPlan(seed=seed, generations=generations, users=users, start=_month_ago())
     s = bus_settings(bus, bootstrap)
     console = err if as_json else out
     with _progress(console) as progress:
@@ -184,7 +186,10 @@ def emit(
     from consumers.simulation import SimulationPlan
 
     plan = SimulationPlan(
-        seed=secrets.randbits(32) if seed is None else seed, generations=generations, users=users
+        seed=secrets.randbits(32) if seed is None else seed,
+        generations=generations,
+        users=users,
+        start=_month_ago(),
     )
     with Deployment(bus_settings(bus, bootstrap)) as deployment, _progress(err) as progress:
         task = progress.add_task("Emitting signed events", total=None)
@@ -336,6 +341,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except (PlatformError, QueryPackError, AuditError, OSError) as exc:
         _fail(exc)
+
+
+def _month_ago() -> datetime:
+    """The simulated month ends at today's midnight (UTC): recent data, well inside any
+    retention period, and the same events for a seed all day long."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=30)
 
 
 def _articles(articles: tuple[str, ...]) -> str:

@@ -96,9 +96,15 @@ class Deployment:
         self._readers += [events, keys]
         return events, keys
 
-    def store(self) -> Store:
+    def store(self, migrate: bool = True) -> Store:
         """The store, opened once: the ClickHouse server the settings name, or the embedded
-        store in the data directory (after taking the directory's lock)."""
+        store in the data directory (after taking the directory's lock).
+
+        ``migrate``: when this call opens the store, bring its schema up to date on the
+        settings' cluster (``aigc-audit migrate`` passes False to run the migrations itself).
+        Retention TTLs are not applied here: a TTL deletes rows, so changing one is left to the
+        explicit ``aigc-audit migrate``.
+        """
         if self._store is None:
             url = self.settings.clickhouse_url
             if url:
@@ -109,7 +115,12 @@ class Deployment:
                 if self._lock is None:
                     self._lock = DataDirLock(self.data_dir).acquire()
                 self._store = EmbeddedStore(self.settings.store_path, self.settings.database)
-            self._store.migrate()
+            if migrate:
+                from consumers.store.migrations import MigrationContext
+                from consumers.store.migrations import migrate as run_migrations
+
+                context = MigrationContext(self._store.database, self.settings.clickhouse_cluster)
+                run_migrations(self._store, context)
         return self._store
 
     def read_store(self) -> Store:

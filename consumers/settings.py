@@ -12,9 +12,17 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from consumers.errors import PlatformError
+from consumers.store.retention import check_days, check_overrides
 from producers.client import TOPIC_PREFIX
 
 CONFIG_ENV = "AIGC_AUDIT_CONFIG"
@@ -48,11 +56,49 @@ class Settings(BaseModel):
     clickhouse_url: str | None = Field(default=None, pattern=r"^https?://")
     """A ClickHouse server (or `aigc-audit serve`), ``http://user:password@host:8123/database``;
     unset: the embedded store in the data directory."""
+    clickhouse_cluster: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+    """The cluster (a ``remote_servers`` name) the ClickHouse server belongs to: the tables are
+    then created ``ON CLUSTER``, replicated, and read and written through Distributed tables."""
+    retention_days: int = 365
+    """Days the audit tables keep a row, counted from its event time; at least 180. Applied as
+    table TTLs by ``aigc-audit migrate``."""
+    retention_overrides: dict[str, int] = Field(default_factory=dict)
+    """Days per table where they differ from ``retention_days`` (also at least 180). In the
+    environment: ``AIGC_AUDIT_RETENTION_OVERRIDES=generations=730,quarantine=365``."""
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention_floor(cls, days: int) -> int:
+        return check_days("retention_days", days)
+
+    @field_validator("retention_overrides", mode="before")
+    @classmethod
+    def _overrides_from_text(cls, value: object) -> object:
+        # An environment variable is text: ``table=days`` pairs separated by commas.
+        if not isinstance(value, str):
+            return value
+        pairs = [p.strip() for p in value.split(",") if p.strip()]
+        if any(p.count("=") != 1 for p in pairs):
+            raise ValueError("expected table=days pairs separated by commas")
+        return {k.strip(): v.strip() for k, v in (p.split("=") for p in pairs)}
+
+    @field_validator("retention_overrides")
+    @classmethod
+    def _overrides_floor(cls, overrides: dict[str, int]) -> dict[str, int]:
+        return check_overrides(overrides)
 
     @model_validator(mode="after")
     def _kafka_needs_bootstrap(self) -> Settings:
         if self.bus == "kafka" and not self.bootstrap:
             raise ValueError("the kafka bus needs bootstrap servers (--bootstrap HOST:PORT)")
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_needs_server(self) -> Settings:
+        if self.clickhouse_cluster and not self.clickhouse_url:
+            raise ValueError(
+                "clickhouse_cluster needs clickhouse_url: the embedded store is a single node"
+            )
         return self
 
     @property

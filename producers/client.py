@@ -22,6 +22,7 @@ from producers.events import (
     Complaint,
     Generation,
     IdentityVerification,
+    LegalHold,
     ModerationAction,
     PersonalInformationRequest,
     RetentionPurge,
@@ -230,6 +231,10 @@ class AuditClient:
     def authority_disclosure(self, event: AuthorityDisclosure) -> uuid.UUID:
         """Record data disclosed to an authority in an inspection (Art. 19)."""
         return self.emit(_expect(event, AuthorityDisclosure))
+
+    def legal_hold(self, event: LegalHold) -> uuid.UUID:
+        """Record a legal hold placed on, or released from, a subject's or a case's records."""
+        return self.emit(_expect(event, LegalHold))
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every event emitted before this call is durable: on the bus, or (when

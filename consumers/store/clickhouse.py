@@ -15,9 +15,11 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from consumers.store.base import QueryResult, StoreError
-from consumers.store.embedded import SCHEMA_VERSION, param_text
+from consumers.store.embedded import param_text
+from consumers.store.migrations import MigrationContext
+from consumers.store.migrations import migrate as run_migrations
 from consumers.store.results import one_line, parse_json_compact
-from consumers.store.tables import ALL_TABLES, SCHEMA_MIGRATIONS, Table
+from consumers.store.tables import Table
 
 T = TypeVar("T")
 
@@ -90,17 +92,18 @@ class ClickHouseStore:
         )
 
     def migrate(self) -> None:
-        """Create the database and every table if missing, with the embedded store's DDL."""
-        self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
-        for table in ALL_TABLES:
-            self.command(table.create_sql(self.database))
-        done = self.query(f"SELECT count() FROM {self.database}.schema_migrations").rows[0][0]
-        if not done:
-            self.insert(
-                SCHEMA_MIGRATIONS,
-                [{"version": SCHEMA_VERSION, "name": "initial", "applied_at": datetime.now(UTC)}],
-                token=f"migration-{SCHEMA_VERSION}",
-            )
+        """Bring the schema up to date (``consumers.store.migrations``), with the embedded
+        store's DDL; safe to run twice, and only reads when there is nothing to do. TTLs are left
+        as they are: the configured retention is applied by ``aigc-audit migrate``.
+
+        On a cluster store (created by ``aigc-audit migrate`` with ``clickhouse_cluster`` set)
+        this migrates every node ``ON CLUSTER``, found from the store itself. The tables this
+        store writes are Distributed ones there: give its user a profile with
+        ``insert_distributed_sync = 1`` (``infra/clickhouse/users.d/aigc-audit.xml``), so an
+        insert returns only once every shard holds its rows and the materialiser's offset
+        commit after it stays safe; replicated tables deduplicate the insert tokens.
+        """
+        run_migrations(self, MigrationContext(self.database))
 
     def insert(self, table: Table, rows: Sequence[Mapping[str, Any]], *, token: str) -> None:
         """Insert rows (dicts by column name) as one Native block carrying ``token`` as its

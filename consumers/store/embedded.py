@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from consumers.store.base import QueryResult, StoreError
+from consumers.store.migrations import MigrationContext
+from consumers.store.migrations import migrate as run_migrations
 from consumers.store.results import parse_json_compact
-from consumers.store.tables import ALL_TABLES, SCHEMA_MIGRATIONS, Table
+from consumers.store.tables import Table
 
 SCHEMA_VERSION = 1
 
@@ -83,16 +85,10 @@ class EmbeddedStore:
             raise StoreError(f"cannot open the embedded store at {path}: {exc}") from exc
 
     def migrate(self) -> None:
-        self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
-        for table in ALL_TABLES:
-            self.command(table.create_sql(self.database))
-        done = self.query(f"SELECT count() FROM {self.database}.schema_migrations").rows[0][0]
-        if not done:
-            self.insert(
-                SCHEMA_MIGRATIONS,
-                [{"version": SCHEMA_VERSION, "name": "initial", "applied_at": datetime.now(UTC)}],
-                token="migration-1",
-            )
+        """Bring the schema up to date (``consumers.store.migrations``); safe to run twice, and
+        only reads when there is nothing to do. TTLs are left as they are: the configured
+        retention is applied by ``aigc-audit migrate``."""
+        run_migrations(self, MigrationContext(self.database))
 
     def insert(self, table: Table, rows: Sequence[Mapping[str, Any]], *, token: str) -> None:
         if not rows:

@@ -1,9 +1,10 @@
 """The store's tables: one definition serves the embedded engine (chDB) and a ClickHouse server.
 
-Typed tables are ReplacingMergeTree keyed on the event id, and every insert carries a
-deduplication token derived from its bus position, so a retried insert after a crash is absorbed
-and queries need no FINAL. Nothing here records the time of materialisation: replaying the bus
-into an empty store must give the same rows.
+The DDL that creates them, on one node or a cluster, is ``ddl.py``'s, run by the numbered
+migrations (``migrations/``). Typed tables are ReplacingMergeTree keyed on the event id, and
+every insert carries a deduplication token derived from its bus position, so a retried insert
+after a crash is absorbed and queries need no FINAL. Nothing here records the time of
+materialisation: replaying the bus into an empty store must give the same rows.
 """
 
 from __future__ import annotations
@@ -43,16 +44,6 @@ class Table:
         """Columns whose values are bytes: digests, signatures and exact message bytes."""
         return frozenset(
             name for name, ctype in self.columns if "FixedString" in ctype or name in BINARY_STRINGS
-        )
-
-    def create_sql(self, database: str) -> str:
-        cols = ",\n  ".join(f"`{name}` {ctype}" for name, ctype in self.columns)
-        engine = f"ReplacingMergeTree({self.version})" if self.version else "ReplacingMergeTree"
-        partition = f"\nPARTITION BY {self.partition_by}" if self.partition_by else ""
-        return (
-            f"CREATE TABLE IF NOT EXISTS {database}.{self.name} (\n  {cols}\n)\n"
-            f"ENGINE = {engine}{partition}\nORDER BY {self.order_by}\n"
-            f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}"
         )
 
 

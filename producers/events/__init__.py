@@ -14,7 +14,10 @@ from producers.events.data_handling import (
     AuthorityDisclosure,
     DataHandlingEvent,
     DataSourceKind,
+    HoldAction,
+    HoldScope,
     IdentityVerification,
+    LegalHold,
     PersonalInformationRequest,
     PersonalInformationRequestKind,
     RequestStatus,
@@ -54,6 +57,7 @@ EVENT_KINDS: dict[str, type[AuditEvent]] = {
         IdentityVerification,
         RetentionPurge,
         AuthorityDisclosure,
+        LegalHold,
     )
 }
 """Every event kind by its ``head.event_type``."""
@@ -79,8 +83,11 @@ __all__ = [
     "DataSourceKind",
     "DetectionSource",
     "Generation",
+    "HoldAction",
+    "HoldScope",
     "IdentityVerification",
     "ImplicitLabel",
+    "LegalHold",
     "Modality",
     "ModerationAction",
     "ModerationOutcome",

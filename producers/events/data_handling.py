@@ -22,6 +22,7 @@ DETAIL_FIELDS = (
     "identity_verification",
     "retention_purge",
     "authority_disclosure",
+    "legal_hold",
 )
 
 Rate = float
@@ -230,3 +231,42 @@ class AuthorityDisclosure(DataHandlingEvent):
     scope: Identifier
     records_disclosed: int = Field(ge=0)
     legal_basis: Identifier
+
+
+class HoldScope(StrEnum):
+    SUBJECT = "subject"
+    CASE = "case"
+
+
+class HoldAction(StrEnum):
+    PLACE = "place"
+    RELEASE = "release"
+
+
+class LegalHold(DataHandlingEvent):
+    """A legal hold placed on (or released from) a subject's or a moderation case's records.
+
+    While a hold is in place the held records outlive their retention period; the hold and its
+    release are themselves evidence, so both are events in the log.
+
+    Example::
+
+        LegalHold(hold_id="hold-7", hold_scope="subject", hold_target=subject,
+                  hold_action="place", hold_reason="authority inquiry 2026-118",
+                  requested_by="Beijing CAC")
+    """
+
+    EVENT_TYPE: ClassVar[str] = "legal_hold"
+
+    hold_id: Identifier
+    hold_scope: HoldScope
+    hold_target: Identifier
+    hold_action: HoldAction
+    hold_reason: Identifier
+    requested_by: str | None = None
+
+    @model_validator(mode="after")
+    def _subject(self) -> LegalHold:
+        if self.hold_scope is HoldScope.SUBJECT and self.subject not in (None, self.hold_target):
+            raise ValueError("a hold on a subject names that subject as its target")
+        return self

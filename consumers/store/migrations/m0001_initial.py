@@ -1,0 +1,26 @@
+"""Every table of ``tables.py`` except ``schema_migrations`` (the runner's bootstrap makes it).
+
+The tables are created as ``tables.py`` describes them now, so a later migration that changes a
+table must be a no-op on a table this one has just created (``ADD COLUMN IF NOT EXISTS`` after
+adding the column to ``tables.py``). A store made before migrations existed records this
+migration as version 1, ``initial``, and continues from there.
+"""
+
+from __future__ import annotations
+
+from consumers.store import ddl
+from consumers.store.migrations.model import Migration, MigrationContext
+from consumers.store.tables import ALL_TABLES, SCHEMA_MIGRATIONS
+
+TABLES = tuple(t for t in ALL_TABLES if t is not SCHEMA_MIGRATIONS)
+
+
+def forwards(ctx: MigrationContext) -> list[str]:
+    return [sql for table in TABLES for sql in ddl.create_table(table, ctx)]
+
+
+def backwards(ctx: MigrationContext) -> list[str]:
+    return [sql for table in reversed(TABLES) for sql in ddl.drop_table(table, ctx)]
+
+
+MIGRATION = Migration(1, "initial", False, forwards, backwards)
