@@ -15,6 +15,7 @@ from producers.events import (
     AuthorityReport,
     Complaint,
     ImplicitLabel,
+    LegalHold,
     ModerationAction,
     PersonalInformationRequest,
     SafetyEvaluation,
@@ -187,6 +188,32 @@ def pipeline(
             model_version="1.0",
             occurred_at=T0,
         ),
+        LegalHold(
+            subject="subject-2",
+            hold_id="hold-1",
+            hold_scope="subject",
+            hold_target="subject-2",
+            hold_action="place",
+            hold_reason="authority inquiry",
+            requested_by="Beijing CAC",
+            occurred_at=T0 + 3 * DAY,
+        ),
+        LegalHold(
+            hold_id="hold-2",
+            hold_scope="case",
+            hold_target="case-3",
+            hold_action="place",
+            hold_reason="litigation",
+            occurred_at=T0 + 3 * DAY,
+        ),
+        LegalHold(
+            hold_id="hold-2",
+            hold_scope="case",
+            hold_target="case-3",
+            hold_action="release",
+            hold_reason="litigation settled",
+            occurred_at=T0 + 20 * DAY,
+        ),
         SafetyEvaluation(
             model_name="chat-model",
             model_version="1.0",
@@ -217,13 +244,13 @@ def test_exact_counts_per_family(pipeline: tuple[Harness, dict[str, Any]]) -> No
     assert h.count("moderation_actions") == 7
     assert h.count("moderation_actions", "event_type = 'complaint'") == 3
     assert h.count("user_sanctions") == 4
-    assert h.count("data_handling") == 6
-    assert h.count("events") == 24 + 7 + 4 + 6
+    assert h.count("data_handling") == 9
+    assert h.count("events") == 24 + 7 + 4 + 9
     assert h.count("quarantine") == 0
     assert h.count("chain_findings") == 0
-    # 20 + 4 + 17 events in batches of at most 7
+    # 20 + 4 + 20 events in batches of at most 7
     assert h.count("batches") == 3 + 1 + 3
-    assert ids["stats"].events_materialised == 41
+    assert ids["stats"].events_materialised == 44
     per_type = dict(
         h.query("SELECT event_type, count() FROM audit.events GROUP BY event_type").rows
     )
@@ -235,6 +262,7 @@ def test_exact_counts_per_family(pipeline: tuple[Harness, dict[str, Any]]) -> No
         "personal_information_request": 4,
         "training_data_intake": 1,
         "safety_evaluation": 1,
+        "legal_hold": 3,
     }
 
 
@@ -328,5 +356,16 @@ def test_trail_integrity(pipeline: tuple[Harness, dict[str, Any]]) -> None:
     assert {p: (r["batches"], r["events"], r["quarantined"]) for p, r in by_producer.items()} == {
         "chat-1": (3, 20, 0),
         "image-1": (1, 4, 0),
-        "trust-1": (3, 17, 0),
+        "trust-1": (3, 20, 0),
     }
+
+
+def test_legal_holds_in_force(pipeline: tuple[Harness, dict[str, Any]]) -> None:
+    h, _ = pipeline
+    during = answer(h, "legal_holds_in_force", as_of=T0 + 10 * DAY)
+    assert [(r["scope"], r["target"], r["hold_id"]) for r in during] == [
+        ("case", "case-3", "hold-2"),
+        ("subject", "subject-2", "hold-1"),
+    ]
+    after = answer(h, "legal_holds_in_force", as_of=AS_OF)
+    assert [(r["target"], r["requested_by"]) for r in after] == [("subject-2", "Beijing CAC")]

@@ -184,6 +184,15 @@ USER_SANCTIONS = Table(
     partition_by=MONTHLY,
 )
 
+LEGAL_HOLD_COLUMNS = (
+    ("hold_id", NSTR),
+    ("hold_scope", NSTR),
+    ("hold_target", NSTR),
+    ("hold_action", NSTR),
+    ("hold_reason", NSTR),
+    ("requested_by", NSTR),
+)
+
 DATA_HANDLING = Table(
     "data_handling",
     (
@@ -231,6 +240,8 @@ DATA_HANDLING = Table(
         ("authority", NSTR),
         ("reference", NSTR),
         ("records_disclosed", "Nullable(UInt64)"),
+        # legal_hold (added by migration 0003)
+        *LEGAL_HOLD_COLUMNS,
     ),
     order_by="event_id",
     partition_by=MONTHLY,
