@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 from consumers.data_dir import DataDirLock
 from consumers.key_registry import ensure_root_key, register_producer, root_public_key
@@ -17,12 +16,13 @@ from consumers.settings import Settings
 from consumers.store.base import Store
 from consumers.store.embedded import EmbeddedStore
 from producers.client import AuditClient
+from producers.closing import Closing
 from producers.signing import SigningKey
 from producers.transports.base import BusReader, BusWriter
 from producers.transports.embedded_log import EmbeddedLog
 
 
-class Deployment:
+class Deployment(Closing):
     """Everything one CLI command needs, opened lazily and closed together."""
 
     def __init__(self, settings: Settings) -> None:
@@ -202,14 +202,3 @@ class Deployment:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-
-    def __enter__(self) -> Deployment:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

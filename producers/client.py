@@ -6,13 +6,13 @@ import atexit
 import uuid
 import weakref
 from pathlib import Path
-from types import TracebackType
 from typing import TypeVar
 
 from pydantic import ValidationError
 
 from producers.batcher import BatchAssembler, BatcherStats
 from producers.chain_state import ChainStateFile
+from producers.closing import Closing
 from producers.codec import SchemaCatalogue, default_catalogue
 from producers.errors import AuditTrailDownError, EventValidationError
 from producers.events import (
@@ -51,7 +51,7 @@ def _close_open_clients() -> None:
         client.close()
 
 
-class AuditClient:
+class AuditClient(Closing):
     """Emits signed audit events for one producer (one running instance of a service).
 
     Every method validates its event, encodes it (Avro single-object encoding) on the calling
@@ -279,17 +279,6 @@ class AuditClient:
             _open_clients.discard(self)
             raise
         _open_clients.discard(self)
-
-    def __enter__(self) -> AuditClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _open_spool(

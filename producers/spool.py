@@ -42,9 +42,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
+from producers.closing import Closing
 from producers.errors import SpoolError
 
 try:  # POSIX only; elsewhere the spool simply is not guarded against a second opener.
@@ -89,7 +88,7 @@ class SpoolDepth:
     bytes: int = 0
 
 
-class DiskSpool:
+class DiskSpool(Closing):
     """A durable, thread-safe FIFO of ``(topic, key, value)`` in ``directory`` (created if missing).
 
     Every method is safe to call from any thread. A new :class:`DiskSpool` on the same directory,
@@ -281,17 +280,6 @@ class DiskSpool:
                 self._conn.close()
             finally:
                 os.close(self._lock_fd)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"DiskSpool({str(self.directory)!r}, depth={self._depth})"

@@ -28,7 +28,9 @@ class Store(Protocol):
     database: str
 
     def migrate(self) -> None:
-        """Create the database and every table if missing; safe to run twice."""
+        """Bring the schema up to date with the numbered migrations (consumers/store/migrations);
+        safe to run twice; refuses a store newer than the code. Retention TTLs are left to
+        ``aigc-audit migrate``."""
 
     def insert(self, table: Table, rows: Sequence[Mapping[str, Any]], *, token: str) -> None:
         """Insert rows; a second insert with the same token into the same table is a no-op."""

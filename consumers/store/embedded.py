@@ -16,8 +16,6 @@ from consumers.store.migrations import migrate as run_migrations
 from consumers.store.results import parse_json_compact
 from consumers.store.tables import Table
 
-SCHEMA_VERSION = 1
-
 
 def _escape_param(value: str) -> str:
     # chDB parses parameter values in ClickHouse's escaped (TSV) form.

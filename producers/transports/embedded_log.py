@@ -37,9 +37,8 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
+from producers.closing import Closing
 from producers.errors import BusError, BusUnavailableError
 from producers.transports.base import BusMessage, TopicPartition
 
@@ -264,7 +263,7 @@ def _rows_to_messages(rows: list[tuple]) -> list[BusMessage]:
     return [BusMessage(t, p, o, k, v, ts) for (t, p, o, k, v, ts) in rows]
 
 
-class EmbeddedLog:
+class EmbeddedLog(Closing):
     """A bus log in one SQLite file: opens it, creates topics, hands out writers and readers.
 
     ``path`` is the SQLite file, or an existing directory in which ``bus.sqlite3`` is used. The
@@ -419,17 +418,6 @@ class EmbeddedLog:
         """Close the log's own connection. Idempotent; writers and readers stay usable."""
         self._db.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"EmbeddedLog({str(self.path)!r}, partitions={self.default_partitions})"
 
@@ -445,7 +433,7 @@ def _ensure_topic(conn: sqlite3.Connection, topic: str, partitions: int) -> int:
     )
 
 
-class EmbeddedLogWriter:
+class EmbeddedLogWriter(Closing):
     """Appends to an :class:`EmbeddedLog`; implements :class:`~producers.transports.base.BusWriter`.
 
     Thread-safe: one connection behind a lock. Several writers (in this or other processes) may
@@ -536,19 +524,8 @@ class EmbeddedLogWriter:
         """Close the connection. Idempotent; publishing afterwards raises BusError."""
         self._db.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class EmbeddedLogReader:
+class EmbeddedLogReader(Closing):
     """Reads topics of an :class:`EmbeddedLog` for one consumer group.
 
     Implements :class:`~producers.transports.base.BusReader`. Partitions of the subscribed
@@ -751,14 +728,3 @@ class EmbeddedLogReader:
     def close(self) -> None:
         """Close the connection without committing. Idempotent."""
         self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
