@@ -19,7 +19,8 @@ from consumers.chain import AcceptedBatch, ChainHead, ChainTracker
 from consumers.keyring import KeyRejected, Keyring
 from consumers.rows import BusPosition, batch_rows, us_to_datetime
 from consumers.store.base import Store
-from consumers.store.tables import CHAIN_FINDINGS, KEYS, QUARANTINE
+from consumers.store.retention import ACTIVE_HOLDS
+from consumers.store.tables import CHAIN_FINDINGS, KEYS, LEGAL_HOLDS, QUARANTINE
 from consumers.verification import BatchVerifier, Verdict
 from producers.codec import SchemaCatalogue, default_catalogue
 from producers.signing import KeyRegistration
@@ -201,6 +202,9 @@ class Materialiser:
                 rows.by_table.values(), key=lambda item: item[0].name == "batches"
             ):
                 self._store.insert(table, table_rows, token=position.token(table))
+            if LEGAL_HOLDS.name in rows.by_table:
+                # Retention consults the dictionary: a new hold must protect its rows now.
+                self._store.command(f"SYSTEM RELOAD DICTIONARY {self._db}.{ACTIVE_HOLDS}")
             self._chain.advance(batch)
             step.batches_accepted += 1
             step.events_materialised += len(batch.events)

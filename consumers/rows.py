@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consumers.store.tables import BATCHES, EVENTS, FAMILY_TABLES, Table
+from consumers.store.tables import BATCHES, EVENTS, FAMILY_TABLES, LEGAL_HOLDS, Table
 from producers.batch import SignedBatch
 from producers.merkle import leaf_hash
 
@@ -134,16 +134,49 @@ FAMILY_ROWS = {
 }
 
 
+def hold_keys(record: Mapping[str, Any]) -> list[str]:
+    """The legal-hold keys a record answers to: ``subject:<id>`` and, for moderation cases,
+    ``case:<id>``. A hold on any of them keeps the record past its retention period."""
+    keys = []
+    subject = record.get("subject")
+    if subject:
+        keys.append(f"subject:{subject}")
+    if record.get("case_id"):
+        keys.append(f"case:{record['case_id']}")
+    return keys
+
+
+def legal_hold_row(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``legal_holds`` row of a legal-hold event; None for any other event."""
+    hold = record.get("legal_hold")
+    if not hold:
+        return None
+    return {
+        "hold_key": f"{hold['hold_scope']}:{hold['hold_target']}",
+        "hold_id": hold["hold_id"],
+        "active": hold["hold_action"] == "place",
+        "occurred_at": record["head"]["occurred_at"],
+        "event_id": record["head"]["event_id"],
+    }
+
+
 def batch_rows(batch: SignedBatch, events: list[DecodedEvent], position: BusPosition) -> BatchRows:
     """Rows for ``events`` (the decoded ``batch.events``, in order) and for the batch itself."""
     rows = BatchRows()
+    batch_keys: set[str] = set()
     for index, event in enumerate(events):
         head = event.record["head"]
         family_table = FAMILY_TABLES[event.schema]
-        rows.add(family_table, FAMILY_ROWS[event.schema](event.record))
+        keys = hold_keys(event.record)
+        batch_keys.update(keys)
+        rows.add(family_table, {**FAMILY_ROWS[event.schema](event.record), "hold_keys": keys})
+        hold = legal_hold_row(event.record)
+        if hold is not None:
+            rows.add(LEGAL_HOLDS, hold)
         rows.add(
             EVENTS,
             {
+                "hold_keys": keys,
                 "event_id": head["event_id"],
                 "event_type": head["event_type"],
                 "family": event.schema,
@@ -173,6 +206,8 @@ def batch_rows(batch: SignedBatch, events: list[DecodedEvent], position: BusPosi
             "topic": position.topic,
             "partition": position.partition,
             "offset": position.offset,
+            # A batch row proves its events: it stays as long as any of them is held.
+            "hold_keys": sorted(batch_keys),
         },
     )
     return rows

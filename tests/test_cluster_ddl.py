@@ -27,7 +27,13 @@ from consumers.store.migrations import (
     validate,
 )
 from consumers.store.migrations.m0001_initial import forwards as initial_forwards
-from consumers.store.retention import TTL_COLUMNS, RetentionPolicy
+from consumers.store.retention import (
+    HELD_TABLES,
+    TTL_COLUMNS,
+    RetentionPolicy,
+    hold_condition,
+    ttl_clause,
+)
 from consumers.store.tables import ALL_TABLES, Table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +51,7 @@ SHARD_KEYS = {
     "quarantine": "cityHash64(topic, partition, offset)",
     "chain_findings": "cityHash64(topic, partition, offset)",
     "keys": "cityHash64(key_id)",
+    "legal_holds": "cityHash64(hold_key)",
     "schema_migrations": "version",
 }
 """The shard key each table must have; a new table must be added here on purpose."""
@@ -171,8 +178,9 @@ def test_storage_changes_go_to_the_local_tables() -> None:
             continue  # a column changes both the local table and the Distributed one over it
         assert re.match(rf"ALTER TABLE audit\.\w+_local{ON_CLUSTER} ", sql), sql
     columns = [s.split(" ADD COLUMN ")[0] for s in alters if " ADD COLUMN " in s]
-    assert columns.count(f"ALTER TABLE audit.data_handling_local{ON_CLUSTER}") == 6
-    assert columns.count(f"ALTER TABLE audit.data_handling{ON_CLUSTER}") == 6
+    # six legal-hold columns (0003) and hold_keys (0004), on both tables
+    assert columns.count(f"ALTER TABLE audit.data_handling_local{ON_CLUSTER}") == 7
+    assert columns.count(f"ALTER TABLE audit.data_handling{ON_CLUSTER}") == 7
     indexed = {s.split()[2] for s in alters if "ADD INDEX IF NOT EXISTS subject_idx" in s}
     assert indexed == {
         f"audit.{t}_local"
@@ -181,9 +189,13 @@ def test_storage_changes_go_to_the_local_tables() -> None:
     ttls = {s.split()[2]: s for s in alters if "MODIFY TTL" in s}
     assert set(ttls) == {f"audit.{t}_local" for t in TTL_COLUMNS}
     for table, column in TTL_COLUMNS.items():
-        assert ttls[f"audit.{table}_local"].endswith(
-            f"MODIFY TTL toDateTime({column}) + INTERVAL 365 DAY"
-        )
+        hold = hold_condition("audit") if table in HELD_TABLES else None
+        assert ttls[f"audit.{table}_local"].endswith(f"MODIFY TTL {ttl_clause(column, 365, hold)}")
+    assert ttls["audit.generations_local"].endswith(
+        "INTERVAL 365 DAY DELETE WHERE NOT "
+        "(arrayExists(k -> dictHas('audit.active_holds', tuple(k)), hold_keys))"
+    )
+    assert ttls["audit.quarantine_local"].endswith("INTERVAL 365 DAY")
 
 
 def test_cluster_backwards_drops_the_distributed_table_first() -> None:
@@ -273,11 +285,13 @@ def test_the_single_node_ddl_makes_the_tables_the_code_expects(chdb_store: Store
         "ORDER BY table, position) GROUP BY table"
     ).rows
     columns = {table: [tuple(c) for c in cols] for table, cols in found}
+    holds = columns.pop("active_holds")  # the legal-holds dictionary the TTLs consult
+    assert holds == [("hold_key", "String"), ("active", "UInt8")]
     assert columns == {t.name: list(t.columns) for t in ALL_TABLES}
     engines = dict(
         chdb_store.query("SELECT name, engine FROM system.tables WHERE database = 'ddl_check'").rows
     )
-    assert set(engines.values()) == {"ReplacingMergeTree"}
+    assert set(engines.values()) == {"ReplacingMergeTree", "Dictionary"}
 
 
 # --- the example cluster's configuration -------------------------------------------------------

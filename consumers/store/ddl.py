@@ -54,6 +54,7 @@ SHARD_KEYS: Mapping[str, str] = MappingProxyType(
         "quarantine": "cityHash64(topic, partition, offset)",
         "chain_findings": "cityHash64(topic, partition, offset)",
         "keys": "cityHash64(key_id)",
+        "legal_holds": "cityHash64(hold_key)",
         "schema_migrations": "version",
     }
 )

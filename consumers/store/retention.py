@@ -9,11 +9,9 @@ it signed for an export to verify offline, and the migration record is the store
 A TTL counts from a time column of the row (``toDateTime(col) + INTERVAL N DAY``), never from the
 time of materialisation, so replaying the bus into an empty store deletes the same rows.
 
-Legal holds (not yet implemented) plug in at :func:`ttl_clause`: a hold is a condition true for
-held rows, and the clause becomes ``... DELETE WHERE NOT (hold)`` so the TTL skips them. A hold
-that needs a subquery (TTL expressions cannot have one) would instead lower the TTL to "never"
-and purge with a guarded ``ALTER TABLE ... DELETE``; either way the change is confined to here
-and to the runner that applies the clause.
+Legal holds: rows carry ``hold_keys`` and the TTL of their tables reads ``... DELETE WHERE NOT
+<a key is in the active_holds dictionary>`` (:func:`hold_condition`), so a held subject's or
+case's rows stay past their retention until the hold is released.
 """
 
 from __future__ import annotations
@@ -101,17 +99,34 @@ class RetentionPolicy:
         return cls({table: chosen.get(table, days) for table in TTL_COLUMNS})
 
 
+HELD_TABLES = frozenset(
+    {"batches", "events", "generations", "moderation_actions", "user_sanctions", "data_handling"}
+)
+"""Tables whose rows carry ``hold_keys``: a legal hold on any of a row's keys keeps it."""
+
+ACTIVE_HOLDS = "active_holds"
+"""The dictionary of hold keys in force, loaded from ``legal_holds``."""
+
+
+def hold_condition(database: str) -> str:
+    """True for a row one of whose ``hold_keys`` is under a legal hold now."""
+    return f"arrayExists(k -> dictHas('{database}.{ACTIVE_HOLDS}', tuple(k)), hold_keys)"
+
+
 def ttl_clause(column: str, days: int, hold: str | None = None) -> str:
     """The TTL expression for rows that expire ``days`` after ``column``.
 
-    ``hold`` is the legal-hold seam: a boolean SQL condition over the row, true for rows under a
-    hold, which the TTL then never deletes. Nothing passes one yet.
+    ``hold`` is a boolean SQL condition over the row (:func:`hold_condition`), true for rows
+    under a legal hold, which the TTL then does not delete. A released hold lets the next TTL
+    merge (or ``ALTER TABLE ... MATERIALIZE TTL``) delete the rows it kept.
     """
     clause = f"toDateTime({column}) + INTERVAL {days} DAY"
     return f"{clause} DELETE WHERE NOT ({hold})" if hold else clause
 
 
-def ttl_as_shown(column: str, days: int) -> str:
-    """The clause without a hold as ClickHouse shows it back in ``system.tables.engine_full``
-    (it normalises ``INTERVAL N DAY``), so the runner can tell an unchanged TTL from a new one."""
-    return f"toDateTime({column}) + toIntervalDay({days})"
+def ttl_as_shown(column: str, days: int, hold: str | None = None) -> str:
+    """The clause as ClickHouse shows it back in ``system.tables.engine_full`` (it normalises
+    ``INTERVAL N DAY`` and leaves out the default ``DELETE``), so the runner can tell an unchanged
+    TTL from a new one."""
+    shown = f"toDateTime({column}) + toIntervalDay({days})"
+    return f"{shown} WHERE NOT ({hold})" if hold else shown

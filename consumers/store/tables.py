@@ -47,6 +47,11 @@ class Table:
         )
 
 
+HOLD_KEYS = ("hold_keys", "Array(String)")
+"""The legal-hold keys a row answers to (``subject:<id>``, ``case:<id>``): while any of them is
+held, the row outlives its retention period. A batch row carries its events' keys, since it is
+their proof. Added by migration 0004."""
+
 HEAD = (
     ("event_id", "UUID"),
     ("occurred_at", TS),
@@ -76,6 +81,7 @@ BATCHES = Table(
         ("topic", LC),
         ("partition", "UInt32"),
         ("offset", "UInt64"),
+        HOLD_KEYS,
     ),
     order_by="(producer_id, sequence)",
 )
@@ -95,6 +101,7 @@ EVENTS = Table(
         ("leaf_index", "UInt32"),
         ("leaf_hash", DIGEST),
         ("event_bytes", "String"),
+        HOLD_KEYS,
     ),
     order_by="event_id",
     partition_by=MONTHLY,
@@ -126,6 +133,7 @@ GENERATIONS = Table(
         ("safety_verdict", LC),
         ("minor_mode", "Bool"),
         ("latency_ms", "UInt32"),
+        HOLD_KEYS,
     ),
     order_by="event_id",
     partition_by=MONTHLY,
@@ -160,6 +168,7 @@ MODERATION_ACTIONS = Table(
         ("complaint_handled_at", NTS),
         ("complaint_feedback_at", NTS),
         ("sealed_evidence", NSTR),
+        HOLD_KEYS,
     ),
     order_by="event_id",
     partition_by=MONTHLY,
@@ -179,6 +188,7 @@ USER_SANCTIONS = Table(
         ("effective_until", NTS),
         ("records_preserved", "Bool"),
         *REPORT,
+        HOLD_KEYS,
     ),
     order_by="event_id",
     partition_by=MONTHLY,
@@ -242,6 +252,7 @@ DATA_HANDLING = Table(
         ("records_disclosed", "Nullable(UInt64)"),
         # legal_hold (added by migration 0003)
         *LEGAL_HOLD_COLUMNS,
+        HOLD_KEYS,
     ),
     order_by="event_id",
     partition_by=MONTHLY,
@@ -305,6 +316,20 @@ SCHEMA_MIGRATIONS = Table(
     order_by="version",
 )
 
+LEGAL_HOLDS = Table(
+    "legal_holds",
+    (
+        ("hold_key", "String"),
+        ("hold_id", "String"),
+        ("active", "Bool"),
+        ("occurred_at", TS),
+        ("event_id", "UUID"),
+    ),
+    order_by="hold_key",
+    version="occurred_at",
+)
+"""Each hold key's latest state (placed or released); the ``active_holds`` dictionary reads it."""
+
 FAMILY_TABLES: dict[str, Table] = {
     "aigc.audit.Generation": GENERATIONS,
     "aigc.audit.ModerationAction": MODERATION_ACTIONS,
@@ -323,5 +348,6 @@ ALL_TABLES: tuple[Table, ...] = (
     QUARANTINE,
     CHAIN_FINDINGS,
     KEYS,
+    LEGAL_HOLDS,
     SCHEMA_MIGRATIONS,
 )

@@ -23,7 +23,13 @@ from consumers.store.migrations.model import (
     MigrationError,
     MigrationReport,
 )
-from consumers.store.retention import TTL_COLUMNS, ttl_as_shown, ttl_clause
+from consumers.store.retention import (
+    HELD_TABLES,
+    TTL_COLUMNS,
+    hold_condition,
+    ttl_as_shown,
+    ttl_clause,
+)
 from consumers.store.tables import ALL_TABLES, SCHEMA_MIGRATIONS
 
 _TTL = re.compile(r"\sTTL\s(.+?)(?:\sSETTINGS\s|$)")
@@ -162,10 +168,11 @@ def _ttl_changes(ctx: MigrationContext, engines: Engines) -> list[tuple[str, int
     for name, column in TTL_COLUMNS.items():
         table = by_name[name]
         days = ctx.retention.days[name]
+        hold = hold_condition(ctx.database) if name in HELD_TABLES else None
         shown = _TTL.search(engines.get(ddl.storage_name(table, ctx), ""))
-        if shown is not None and shown.group(1) == ttl_as_shown(column, days):
+        if shown is not None and shown.group(1) == ttl_as_shown(column, days, hold):
             continue
-        sql = ddl.alter_storage(table, ctx, f"MODIFY TTL {ttl_clause(column, days)}")
+        sql = ddl.alter_storage(table, ctx, f"MODIFY TTL {ttl_clause(column, days, hold)}")
         changes.append((name, days, sql))
     return changes
 

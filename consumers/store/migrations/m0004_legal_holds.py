@@ -1,0 +1,56 @@
+"""Legal holds keep rows past their retention: ``hold_keys`` on every held table, the
+``legal_holds`` table of each key's latest state, and the ``active_holds`` dictionary over it
+that the TTLs consult (the TTLs themselves are set by the retention step of ``migrate``).
+
+A new column is empty on rows written before this migration, so those rows answer to no hold;
+replaying the bus into a fresh store fills it.
+"""
+
+from __future__ import annotations
+
+from consumers.store import ddl
+from consumers.store.migrations.model import Migration, MigrationContext
+from consumers.store.retention import ACTIVE_HOLDS, HELD_TABLES
+from consumers.store.tables import ALL_TABLES, HOLD_KEYS, LEGAL_HOLDS
+
+_HELD = tuple(t for t in ALL_TABLES if t.name in HELD_TABLES)
+
+
+def _dictionary(ctx: MigrationContext) -> str:
+    # FINAL: the latest place or release of each key wins. Reloaded by the materialiser after
+    # every hold it writes, and every minute in case a reload was missed.
+    source = (
+        f"SELECT hold_key, toUInt8(active) AS active FROM {ctx.database}.{LEGAL_HOLDS.name} "
+        "FINAL WHERE active"
+    )
+    return (
+        f"CREATE DICTIONARY IF NOT EXISTS {ctx.database}.{ACTIVE_HOLDS}{ddl.on_cluster(ctx)} "
+        "(hold_key String, active UInt8) PRIMARY KEY hold_key "
+        f"SOURCE(CLICKHOUSE(QUERY '{source}')) LIFETIME(MIN 30 MAX 60) "
+        "LAYOUT(COMPLEX_KEY_HASHED())"
+    )
+
+
+def _add_hold_keys(ctx: MigrationContext) -> list[str]:
+    name, ctype = HOLD_KEYS
+    action = f"ADD COLUMN IF NOT EXISTS `{name}` {ctype}"
+    statements = []
+    for table in _HELD:
+        statements.append(ddl.alter_storage(table, ctx, action))
+        if ctx.cluster:  # and the Distributed table over the local ones
+            statements.append(
+                f"ALTER TABLE {ctx.database}.{table.name}{ddl.on_cluster(ctx)} {action}"
+            )
+    return statements
+
+
+def forwards(ctx: MigrationContext) -> list[str]:
+    return [*ddl.create_table(LEGAL_HOLDS, ctx), *_add_hold_keys(ctx), _dictionary(ctx)]
+
+
+def backwards(ctx: MigrationContext) -> list[str]:
+    drop = [f"DROP DICTIONARY IF EXISTS {ctx.database}.{ACTIVE_HOLDS}{ddl.on_cluster(ctx)}"]
+    return drop + ddl.drop_table(LEGAL_HOLDS, ctx)
+
+
+MIGRATION = Migration(4, "legal_holds", False, forwards, backwards)
