@@ -181,6 +181,7 @@ class Deployment(Closing):
             keys=keys,
             root_public_key=root_public_key(s.root_public_key_path),
             before_commit=before_commit,
+            quarantine_streak_limit=s.quarantine_streak_limit,
         )
 
     def close(self) -> None:

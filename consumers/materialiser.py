@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from consumers.chain import AcceptedBatch, ChainHead, ChainTracker
+from consumers.errors import PlatformError
 from consumers.keyring import KeyRejected, Keyring
 from consumers.rows import BusPosition, batch_rows, us_to_datetime
 from consumers.store.base import Store
@@ -27,6 +28,10 @@ from producers.signing import KeyRegistration
 from producers.transports.base import BusMessage, BusReader
 
 log = logging.getLogger(__name__)
+
+
+class MaterialiserHalted(PlatformError):
+    """Too many messages in a row failed verification: the materialiser stopped on purpose."""
 
 
 @dataclass
@@ -56,7 +61,10 @@ class Materialiser:
         root_public_key: bytes,
         catalogue: SchemaCatalogue | None = None,
         before_commit: Callable[[], None] | None = None,
+        quarantine_streak_limit: int = 1000,
     ) -> None:
+        self._quarantine_streak_limit = quarantine_streak_limit
+        self._streak = 0
         self._store = store
         self._events = events
         self._keys = keys
@@ -128,7 +136,7 @@ class Materialiser:
             self._chain = ChainTracker(self._load_heads(), self._accepted_batch)
             self._verifier = BatchVerifier(self._catalogue, self._keyring, self._chain)
             self._processed.clear()
-        for message in messages:
+        for index, message in enumerate(messages):
             if self._already_processed(message):
                 # Its rows and its chain step are already in the store (read back at start-up).
                 step.redelivered_skipped += 1
@@ -140,6 +148,17 @@ class Materialiser:
                 self._settle_keys(step)
                 verdict = self._verifier.verify(message)
             self._settle(message, verdict, step)
+            self._streak = 0 if verdict.accepted else self._streak + 1
+            if 0 < self._quarantine_streak_limit <= self._streak:
+                # What was written is committed; then stop, as a bad deploy or a lost key would
+                # otherwise quarantine the whole stream without anyone looking.
+                self._events.commit(_next_positions(messages[: index + 1]))
+                self.stats.add(step)
+                raise MaterialiserHalted(
+                    f"{self._streak} messages in a row failed verification (the last: "
+                    f"{verdict.reason} at {message.topic}/{message.partition}/{message.offset}); "
+                    "stopped: check the producers' keys and deployment, then start again"
+                )
         if messages:
             if self._before_commit is not None:
                 self._before_commit()

@@ -116,4 +116,5 @@ def _materialiser(deployment: Deployment, store: Any) -> Materialiser:
         events=events,
         keys=keys,
         root_public_key=root_public_key(s.root_public_key_path),
+        quarantine_streak_limit=s.quarantine_streak_limit,
     )

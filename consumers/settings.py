@@ -47,6 +47,8 @@ class Settings(BaseModel):
     compression: Literal["gzip", "lz4", "zstd", "snappy", "none"] = "gzip"
     delivery_timeout_s: float = Field(default=30.0, gt=0, le=600)
     """How long a producer keeps retrying one batch on Kafka before spooling it."""
+    quarantine_streak_limit: int = Field(default=1000, ge=0)
+    """The materialiser stops after this many quarantined messages in a row (0: never)."""
     fail_closed: bool = False
     """Producers refuse events while the bus is down instead of spooling them."""
     consumer_group: str = "aigc-audit-materialiser"

@@ -244,3 +244,29 @@ def test_event_claiming_another_producer(h: Harness) -> None:
     h.materialise()
     assert h.quarantine_reasons() == [(1, "event_producer_mismatch")]
     assert_good_landed(h)
+
+
+def test_a_run_of_bad_messages_stops_the_materialiser(tmp_path: Path) -> None:
+    """A bad deploy (or a lost key) must stop the materialiser, not quietly quarantine the
+    whole stream; what it wrote before stopping is committed and nothing is settled twice."""
+    from consumers.materialiser import MaterialiserHalted
+
+    h = Harness(tmp_path / "data", quarantine_streak_limit=3)
+    try:
+        h.publish_batch(good_batch(h, 1000, 0, bytes(32)))
+        for n in range(5):
+            h.publish(f"garbage {n}".encode())
+        with pytest.raises(MaterialiserHalted, match="3 messages in a row"):
+            h.materialise()
+        assert h.count("generations") == 3
+        assert h.count("quarantine") == 3
+    finally:
+        h.close()
+
+    again = Harness(tmp_path / "data", quarantine_streak_limit=0)
+    try:
+        again.materialise()
+        assert again.quarantine_reasons() == [(n, "not_a_batch") for n in range(1, 6)]
+        assert again.count("generations") == 3
+    finally:
+        again.close()
