@@ -174,7 +174,7 @@ def run_demo(
         for name, query in sorted(load_query_pack().items()):
             if on_query is not None:
                 on_query(query)
-            given = {p.name: _text(context[p.name]) for p in query.params if p.name in context}
+            given = {p.name: context[p.name] for p in query.params if p.name in context}
             q0 = time.perf_counter()
             results[name] = run_query(store, query, bind_params(query, given))
             query_seconds[name] = time.perf_counter() - q0
@@ -190,9 +190,3 @@ def run_demo(
         query_seconds=query_seconds,
         seconds=seconds,
     )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)

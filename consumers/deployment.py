@@ -167,13 +167,16 @@ class Deployment(Closing):
         self._clients.append(client)
         return client
 
-    def materialiser(self, before_commit: Callable[[], None] | None = None) -> Materialiser:
-        """The materialiser of this deployment's consumer group; ``before_commit`` is a test
-        hook run after a poll's inserts and before its bus commit."""
+    def materialiser(
+        self, before_commit: Callable[[], None] | None = None, store: Store | None = None
+    ) -> Materialiser:
+        """The materialiser of this deployment's consumer group, writing to ``store`` (default:
+        :meth:`store`); ``before_commit`` is a test hook run after a poll's inserts and before
+        its bus commit."""
         s = self.settings
         if not s.root_public_key_path.exists():
             self.root_key()  # the embedded default makes its trust anchor on first use
-        store = self.store()
+        store = store or self.store()
         events, keys = self.bus_readers()
         return Materialiser(
             store=store,

@@ -50,7 +50,8 @@ class MaterialiseStats:
 
 
 class Materialiser:
-    """Owns the read side of one consumer group; one instance per process."""
+    """Owns the read side of one consumer group; one instance per process. The store must be
+    migrated already (``Deployment.store()`` does it when it opens one)."""
 
     def __init__(
         self,
@@ -72,7 +73,6 @@ class Materialiser:
         self._before_commit = before_commit
         self._db = store.database
         self.stats = MaterialiseStats()
-        store.migrate()
         self._keyring = Keyring(root_public_key)
         # The registry is small and compacted: read it whole at every start.
         self._keys.seek_to_beginning()

@@ -20,8 +20,7 @@ from typing import Any
 
 from consumers.deployment import Deployment
 from consumers.errors import PlatformError
-from consumers.key_registry import root_public_key
-from consumers.materialiser import Materialiser, MaterialiseStats
+from consumers.materialiser import MaterialiseStats
 from consumers.settings import Settings
 
 SERVE_FILE = "serve.json"
@@ -92,7 +91,9 @@ def serve(
                 json.dump(served.__dict__, fh)
             if on_ready is not None:
                 on_ready(served)
-            materialiser = _materialiser(deployment, server.local_store()) if materialise else None
+            materialiser = (
+                deployment.materialiser(store=server.local_store()) if materialise else None
+            )
             while not stop.is_set():
                 if materialiser is None:
                     stop.wait(1.0)
@@ -104,17 +105,3 @@ def serve(
             state.unlink(missing_ok=True)
             server.stop()
     return total
-
-
-def _materialiser(deployment: Deployment, store: Any) -> Materialiser:
-    s = deployment.settings
-    if not s.root_public_key_path.exists():
-        deployment.root_key()
-    events, keys = deployment.bus_readers()
-    return Materialiser(
-        store=store,
-        events=events,
-        keys=keys,
-        root_public_key=root_public_key(s.root_public_key_path),
-        quarantine_streak_limit=s.quarantine_streak_limit,
-    )
