@@ -52,6 +52,7 @@ SHARD_KEYS = {
     "chain_findings": "cityHash64(topic, partition, offset)",
     "keys": "cityHash64(key_id)",
     "legal_holds": "cityHash64(hold_key)",
+    "checkpoints": "cityHash64(topic, partition)",
     "schema_migrations": "version",
 }
 """The shard key each table must have; a new table must be added here on purpose."""

@@ -55,6 +55,7 @@ SHARD_KEYS: Mapping[str, str] = MappingProxyType(
         "chain_findings": "cityHash64(topic, partition, offset)",
         "keys": "cityHash64(key_id)",
         "legal_holds": "cityHash64(hold_key)",
+        "checkpoints": "cityHash64(topic, partition)",
         "schema_migrations": "version",
     }
 )

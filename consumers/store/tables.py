@@ -330,6 +330,25 @@ LEGAL_HOLDS = Table(
 )
 """Each hold key's latest state (placed or released); the ``active_holds`` dictionary reads it."""
 
+CHECKPOINTS = Table(
+    "checkpoints",
+    (
+        ("topic", LC),
+        ("partition", "UInt32"),
+        ("tree_size", "UInt64"),
+        ("root_hash", DIGEST),
+        ("next_offset", "UInt64"),
+        ("origin", "String"),
+        ("key_id", "String"),
+        ("signed_at", TS),
+        ("note", "String"),
+    ),
+    order_by="(topic, partition, tree_size)",
+)
+"""Signed checkpoints of each bus partition's tree of accepted batches (C2SP signed notes, the
+whole note in ``note``); ``tree_size`` batches, the first ``next_offset`` bus offsets. Written
+by the materialiser (migration 0005); kept as long as the keys, since every export needs them."""
+
 FAMILY_TABLES: dict[str, Table] = {
     "aigc.audit.Generation": GENERATIONS,
     "aigc.audit.ModerationAction": MODERATION_ACTIONS,
@@ -349,5 +368,6 @@ ALL_TABLES: tuple[Table, ...] = (
     CHAIN_FINDINGS,
     KEYS,
     LEGAL_HOLDS,
+    CHECKPOINTS,
     SCHEMA_MIGRATIONS,
 )

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from consumers.store import ddl
 from consumers.store.migrations.model import Migration, MigrationContext
-from consumers.store.tables import ALL_TABLES, LEGAL_HOLDS, SCHEMA_MIGRATIONS
+from consumers.store.tables import ALL_TABLES, CHECKPOINTS, LEGAL_HOLDS, SCHEMA_MIGRATIONS
 
-CREATED_LATER = (SCHEMA_MIGRATIONS, LEGAL_HOLDS)
-"""The runner's bootstrap makes ``schema_migrations``; migration 0004 makes ``legal_holds``."""
+CREATED_LATER = (SCHEMA_MIGRATIONS, LEGAL_HOLDS, CHECKPOINTS)
+"""The runner's bootstrap makes ``schema_migrations``; migration 0004 makes ``legal_holds`` and
+0005 ``checkpoints``."""
 
 TABLES = tuple(t for t in ALL_TABLES if t not in CREATED_LATER)
 
