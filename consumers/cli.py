@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from consumers import inspection_commands as inspection
 from consumers.deployment import Deployment
 from consumers.errors import PlatformError
 from consumers.materialiser import MaterialiseStats
@@ -85,6 +86,7 @@ def app(config: Path | None, data_dir: Path | None) -> None:
     # Read the configuration before any command, so a bad file fails every command the same way.
     state.config, state.data_dir = config, data_dir
     state.settings = load_settings(config, data_dir=data_dir)
+    click.get_current_context().obj = settings
 
 
 @app.group("query")
@@ -99,6 +101,8 @@ def infra_app() -> None:
 
 infra_app.add_command(kafka_commands, "kafka")
 app.add_command(migrate_command)
+for _command in (inspection.verify, inspection.export, inspection.report):
+    app.add_command(_command)
 
 
 def _progress(console: Console) -> Progress:

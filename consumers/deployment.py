@@ -9,8 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from consumers.checkpoints.checkpointer import Checkpointer, CheckpointSigner
 from consumers.data_dir import DataDirLock
-from consumers.key_registry import ensure_root_key, register_producer, root_public_key
+from consumers.key_registry import (
+    CHECKPOINT_KEY_OWNER,
+    EXPORT_KEY_OWNER,
+    ensure_root_key,
+    register_producer,
+    root_public_key,
+)
 from consumers.materialiser import Materialiser
 from consumers.settings import Settings
 from consumers.store.base import Store
@@ -59,7 +66,13 @@ class Deployment(Closing):
         assert s.bootstrap is not None
         ensure_topics(
             s.bootstrap,
-            TopicPlan(s.events_topic, s.keys_topic, s.partition_count, s.replication_factor),
+            TopicPlan(
+                s.events_topic,
+                s.keys_topic,
+                s.partition_count,
+                s.replication_factor,
+                s.checkpoints_topic,
+            ),
         )
         self._topics_ready = True
 
@@ -150,6 +163,17 @@ class Deployment(Closing):
             producer_id=producer_id,
         )
 
+    def checkpoint_signer(self) -> CheckpointSigner:
+        """The key that signs this deployment's checkpoints, registered under the root (as the
+        platform's ``aigc-audit.checkpoint``) on first use; its note name is ``log_origin``."""
+        key = self.producer_key(CHECKPOINT_KEY_OWNER)
+        return CheckpointSigner(key, self.settings.log_origin)
+
+    def export_key(self) -> SigningKey:
+        """The key that signs export manifests, registered under the root (as the platform's
+        ``aigc-audit.export``) on first use."""
+        return self.producer_key(EXPORT_KEY_OWNER)
+
     def client(self, service_id: str, producer_id: str) -> AuditClient:
         """An audit client for ``producer_id``, its key registered on first use."""
         s = self.settings
@@ -177,6 +201,14 @@ class Deployment(Closing):
         if not s.root_public_key_path.exists():
             self.root_key()  # the embedded default makes its trust anchor on first use
         store = store or self.store()
+        checkpointer = Checkpointer(
+            store,
+            self.checkpoint_signer(),
+            log_origin=s.log_origin,
+            interval_s=s.checkpoint_interval_s,
+            bus=self.writer,
+            topic=s.checkpoints_topic,
+        )
         events, keys = self.bus_readers()
         return Materialiser(
             store=store,
@@ -185,6 +217,7 @@ class Deployment(Closing):
             root_public_key=root_public_key(s.root_public_key_path),
             before_commit=before_commit,
             quarantine_streak_limit=s.quarantine_streak_limit,
+            checkpointer=checkpointer,
         )
 
     def close(self) -> None:

@@ -24,10 +24,17 @@ class TopicPlan:
     keys_topic: str
     partitions: int = 6
     replication_factor: int = 1
+    checkpoints_topic: str | None = None
+
+    @property
+    def topics(self) -> list[str]:
+        return [self.events_topic, self.keys_topic] + (
+            [self.checkpoints_topic] if self.checkpoints_topic else []
+        )
 
     def configs(self) -> dict[str, dict[str, str]]:
         min_isr = str(max(1, min(2, self.replication_factor - 1)))
-        return {
+        configs = {
             self.events_topic: {
                 "retention.ms": "-1",
                 "retention.bytes": "-1",
@@ -40,6 +47,14 @@ class TopicPlan:
                 "min.insync.replicas": min_isr,
             },
         }
+        if self.checkpoints_topic:
+            # Every checkpoint is kept: an inspector proves consistency between any two.
+            configs[self.checkpoints_topic] = {
+                "retention.ms": "-1",
+                "retention.bytes": "-1",
+                "min.insync.replicas": min_isr,
+            }
+        return configs
 
 
 def ensure_topics(bootstrap: str, plan: TopicPlan, timeout_s: float = 30.0) -> None:
@@ -69,7 +84,7 @@ def ensure_topics(bootstrap: str, plan: TopicPlan, timeout_s: float = 30.0) -> N
             # Another process may have made it first.
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([topic], timeout_ms=int(timeout_s * 1000))
-        _wait_for_leaders(admin, [plan.events_topic, plan.keys_topic], timeout_s)
+        _wait_for_leaders(admin, plan.topics, timeout_s)
     except KafkaError as exc:
         raise KafkaSetupError(f"cannot create topics on {bootstrap}: {exc}") from exc
     finally:

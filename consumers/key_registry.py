@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from producers.errors import SignatureError
 from producers.key_registration_codec import encode_registration
 from producers.signing import (
     KeyRegistration,
@@ -21,6 +22,11 @@ from producers.signing import (
     write_public_key,
 )
 from producers.transports.base import BusWriter
+
+PLATFORM_KEY_PREFIX = "aigc-audit."
+"""Producer ids the root gives the platform's own keys; a batch signed by one is refused."""
+CHECKPOINT_KEY_OWNER = f"{PLATFORM_KEY_PREFIX}checkpoint"
+EXPORT_KEY_OWNER = f"{PLATFORM_KEY_PREFIX}export"
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -84,8 +90,26 @@ def register_producer(
         ),
     )
     publish_registration(bus, topic, registration)
-    key.to_file(path)
+    try:
+        key.to_file(path)
+    except SignatureError:
+        if not path.exists():
+            raise
+        # Another process (a second materialiser) registered this id first: use its key; the
+        # registration published above names a key nobody holds, which signs nothing.
+        return _read_when_complete(path)
     return key
+
+
+def _read_when_complete(path: Path, timeout_s: float = 5.0) -> SigningKey:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return SigningKey.from_file(path)
+        except SignatureError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # the other process is still writing it
 
 
 def revoke(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from consumers.chain import AcceptedBatch, ChainHead, ChainTracker
+from consumers.checkpoints.checkpointer import Checkpointer
 from consumers.errors import PlatformError
 from consumers.keyring import KeyRejected, Keyring
 from consumers.rows import BusPosition, batch_rows, us_to_datetime
@@ -63,7 +64,9 @@ class Materialiser:
         catalogue: SchemaCatalogue | None = None,
         before_commit: Callable[[], None] | None = None,
         quarantine_streak_limit: int = 1000,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
+        self._checkpointer = checkpointer
         self._quarantine_streak_limit = quarantine_streak_limit
         self._streak = 0
         self._store = store
@@ -136,6 +139,8 @@ class Materialiser:
             self._chain = ChainTracker(self._load_heads(), self._accepted_batch)
             self._verifier = BatchVerifier(self._catalogue, self._keyring, self._chain)
             self._processed.clear()
+            if self._checkpointer is not None:
+                self._checkpointer.forget()
         for index, message in enumerate(messages):
             if self._already_processed(message):
                 # Its rows and its chain step are already in the store (read back at start-up).
@@ -154,6 +159,7 @@ class Materialiser:
                 # otherwise quarantine the whole stream without anyone looking.
                 self._events.commit(_next_positions(messages[: index + 1]))
                 self.stats.add(step)
+                self.checkpoint(force=True)
                 raise MaterialiserHalted(
                     f"{self._streak} messages in a row failed verification (the last: "
                     f"{verdict.reason} at {message.topic}/{message.partition}/{message.offset}); "
@@ -164,7 +170,15 @@ class Materialiser:
                 self._before_commit()
             self._events.commit(_next_positions(messages))
         self.stats.add(step)
+        self.checkpoint()
         return step
+
+    def checkpoint(self, *, force: bool = False) -> int:
+        """Sign checkpoints of the partitions that grew (see :class:`Checkpointer`); every
+        ``checkpoint_interval_s``, or now with ``force``. Returns how many were written."""
+        if self._checkpointer is None:
+            return 0
+        return self._checkpointer.checkpoint(force=force)
 
     def run_until_idle(
         self,
@@ -191,9 +205,11 @@ class Materialiser:
                 quiet_since = None
                 continue
             if caught_up is None or caught_up():
+                self.checkpoint(force=True)
                 return total
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since > patience_s:
+                self.checkpoint(force=True)
                 return total
 
     def _settle_keys(self, step: MaterialiseStats) -> None:
@@ -214,6 +230,8 @@ class Materialiser:
     def _settle(self, message: BusMessage, verdict: Verdict, step: MaterialiseStats) -> None:
         position = _position(message)
         batch = verdict.batch
+        if self._checkpointer is not None:
+            self._checkpointer.touch(message.topic, message.partition)
         if verdict.accepted and batch is not None:
             rows = batch_rows(batch, verdict.events, position)
             # ``batches`` is last: its row is the mark that the whole batch is in.
@@ -225,6 +243,10 @@ class Materialiser:
                 # Retention consults the dictionary: a new hold must protect its rows now.
                 self._store.command(f"SYSTEM RELOAD DICTIONARY {self._db}.{ACTIVE_HOLDS}")
             self._chain.advance(batch)
+            if self._checkpointer is not None:
+                self._checkpointer.accepted(
+                    message.topic, message.partition, message.offset, batch.digest
+                )
             step.batches_accepted += 1
             step.events_materialised += len(batch.events)
             return
@@ -244,6 +266,8 @@ class Materialiser:
             self._store.insert(CHAIN_FINDINGS, [finding], token=position.token(CHAIN_FINDINGS))
             step.chain_findings += 1
         self._quarantine(message, verdict.reason or "rejected", verdict.detail, verdict, step)
+        if self._checkpointer is not None:
+            self._checkpointer.settled(message.topic, message.partition, message.offset)
         if batch is not None and verdict.advances_chain:
             self._chain.advance(batch)
 

@@ -52,6 +52,12 @@ class Settings(BaseModel):
     fail_closed: bool = False
     """Producers refuse events while the bus is down instead of spooling them."""
     consumer_group: str = "aigc-audit-materialiser"
+    log_origin: str = Field(default="aigc-audit.local", pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    """The provider's name for its log: checkpoints name each partition's tree
+    ``<log_origin>/<topic>/<partition>`` and are signed by the key of this name."""
+    checkpoint_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    """The materialiser signs a checkpoint of a partition that grew at most this often, and
+    whenever it has caught up with the bus."""
     batch_size: int = Field(default=500, ge=1, le=100_000)
     linger_ms: int = Field(default=200, ge=0)
     database: str = Field(default="audit", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -116,6 +122,10 @@ class Settings(BaseModel):
     @property
     def keys_topic(self) -> str:
         return f"{self.topic_prefix}.keys"
+
+    @property
+    def checkpoints_topic(self) -> str:
+        return f"{self.topic_prefix}.checkpoints"
 
     @property
     def bus_path(self) -> Path:

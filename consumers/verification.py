@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consumers.chain import ChainTracker, ChainVerdict
+from consumers.key_registry import PLATFORM_KEY_PREFIX
 from consumers.keyring import Keyring
 from consumers.rows import DecodedEvent
 from producers.batch import SignedBatch
@@ -89,6 +90,13 @@ class BatchVerifier:
         reg = self._keyring.get(batch.key_id)
         if reg is None:
             return Verdict(batch, [], "unknown_key", f"key {batch.key_id} is not registered")
+        if reg.producer_id.startswith(PLATFORM_KEY_PREFIX):
+            return Verdict(
+                batch,
+                [],
+                "key_producer_mismatch",
+                f"key {batch.key_id} is the platform's ({reg.producer_id}), not a producer's",
+            )
         if reg.producer_id != batch.producer_id:
             return Verdict(
                 batch,

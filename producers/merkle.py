@@ -126,3 +126,99 @@ def verify_inclusion(
             f"inclusion proof for leaf {index} of {tree_size} leads to root {r.hex()}, "
             f"not {root.hex()}"
         )
+
+
+def _largest_power_of_two_below(n: int) -> int:
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _subproof(m: int, hashes: Sequence[bytes], complete: bool) -> list[bytes]:
+    n = len(hashes)
+    if m == n:
+        return [] if complete else [root_from_leaf_hashes(hashes)]
+    k = _largest_power_of_two_below(n)
+    if m <= k:
+        return [*_subproof(m, hashes[:k], complete), root_from_leaf_hashes(hashes[k:])]
+    return [*_subproof(m - k, hashes[k:], False), root_from_leaf_hashes(hashes[:k])]
+
+
+def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes]:
+    """Return the RFC 6962 §2.1.2 proof that the tree of the first ``old_size`` leaves is a
+    prefix of the tree of all ``leaf_hashes``. Empty when the sizes are equal; raises
+    ValueError when ``old_size`` is not between 1 and the number of leaves."""
+    if not 0 < old_size <= len(leaf_hashes):
+        raise ValueError(f"old size {old_size} is outside 1..{len(leaf_hashes)}")
+    return _subproof(old_size, leaf_hashes, True)
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Check that the tree ``old_root`` of ``old_size`` leaves is a prefix of ``new_root`` of
+    ``new_size`` leaves (RFC 9162 §2.1.4.2); raises MerkleError saying why otherwise."""
+    if not 0 < old_size <= new_size:
+        raise MerkleError(f"no consistency proof from size {old_size} to size {new_size}")
+    if any(len(p) != HASH_SIZE for p in proof):
+        raise MerkleError(f"a consistency proof element is not {HASH_SIZE} bytes")
+    if old_size == new_size:
+        if proof:
+            raise MerkleError("a consistency proof between equal sizes must be empty")
+        if old_root != new_root:
+            raise MerkleError(f"two different roots for the same size {old_size}")
+        return
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # a power of two: the old root is a node of the new tree
+        path.insert(0, old_root)
+    if not path:
+        raise MerkleError("consistency proof is empty")
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise MerkleError(f"consistency proof from {old_size} to {new_size} is too long")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise MerkleError(f"consistency proof from {old_size} to {new_size} is too short")
+    if fr != old_root:
+        raise MerkleError(f"consistency proof does not lead to the old root of size {old_size}")
+    if sr != new_root:
+        raise MerkleError(f"consistency proof does not lead to the new root of size {new_size}")
+
+
+class AppendOnlyTree:
+    """An RFC 6962 tree that grows one leaf at a time and gives its root in O(log n), keeping
+    only the roots of its perfect subtrees (a log's compact range)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._peaks: list[bytes] = []  # perfect subtrees' roots, largest first
+
+    def append(self, leaf_hash: bytes) -> None:
+        node = leaf_hash
+        size = self.size
+        # Each trailing 1 bit of the old size is a peak of equal height to merge with.
+        while size & 1:
+            node = node_hash(self._peaks.pop(), node)
+            size >>= 1
+        self._peaks.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self._peaks:
+            return EMPTY_ROOT
+        node = self._peaks[-1]
+        for peak in reversed(self._peaks[:-1]):
+            node = node_hash(peak, node)
+        return node

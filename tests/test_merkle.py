@@ -10,12 +10,15 @@ import pytest
 from producers.errors import MerkleError
 from producers.merkle import (
     EMPTY_ROOT,
+    AppendOnlyTree,
+    consistency_proof,
     inclusion_proof,
     inclusion_proofs,
     leaf_hash,
     merkle_root,
     node_hash,
     root_from_leaf_hashes,
+    verify_consistency,
     verify_inclusion,
 )
 
@@ -237,3 +240,90 @@ def test_large_tree_is_fast_and_correct() -> None:
     hashes = [leaf_hash(leaf) for leaf in leaves]
     for index in (0, 4095, 4096, 8191, 9999):
         verify_inclusion(hashes[index], index, len(leaves), inclusion_proof(hashes, index), root)
+
+
+# --- consistency proofs and the append-only tree ---
+
+# transparency-dev/merkle, proof/verify_test.go `consistencyProofs`.
+CT_CONSISTENCY = [
+    (1, 1, []),
+    (
+        1,
+        8,
+        [
+            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+        ],
+    ),
+    (
+        6,
+        8,
+        [
+            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        ],
+    ),
+    (
+        2,
+        5,
+        [
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "proof"), CT_CONSISTENCY)
+def test_consistency_proofs_match_vectors(old: int, new: int, proof: list[str]) -> None:
+    hashes = [leaf_hash(leaf) for leaf in CT_LEAVES[:new]]
+    assert [p.hex() for p in consistency_proof(hashes, old)] == proof
+    verify_consistency(
+        old,
+        new,
+        bytes.fromhex(CT_ROOTS[old - 1]),
+        bytes.fromhex(CT_ROOTS[new - 1]),
+        [bytes.fromhex(p) for p in proof],
+    )
+
+
+def test_consistency_holds_for_every_pair_and_fails_for_a_rewritten_history() -> None:
+    rng = random.Random(7)
+    hashes = [leaf_hash(rng.randbytes(8)) for _ in range(33)]
+    for new in range(1, 34):
+        new_root = root_from_leaf_hashes(hashes[:new])
+        for old in range(1, new + 1):
+            old_root = root_from_leaf_hashes(hashes[:old])
+            proof = consistency_proof(hashes[:new], old)
+            verify_consistency(old, new, old_root, new_root, proof)
+            if old == new:
+                continue
+            # The same sizes, but one early leaf rewritten: the proof must not carry it over.
+            forged = [leaf_hash(b"forged"), *hashes[1:new]]
+            with pytest.raises(MerkleError):
+                verify_consistency(old, new, old_root, root_from_leaf_hashes(forged), proof)
+            if proof:
+                bent = [*proof[:-1], node_hash(proof[-1], proof[-1])]
+                with pytest.raises(MerkleError):
+                    verify_consistency(old, new, old_root, new_root, bent)
+
+
+def test_consistency_refuses_impossible_sizes() -> None:
+    with pytest.raises(MerkleError, match="no consistency proof"):
+        verify_consistency(5, 3, EMPTY_ROOT, EMPTY_ROOT, [])
+    with pytest.raises(MerkleError, match="different roots"):
+        verify_consistency(3, 3, leaf_hash(b"a"), leaf_hash(b"b"), [])
+    with pytest.raises(ValueError):
+        consistency_proof([leaf_hash(b"a")], 2)
+
+
+def test_append_only_tree_root_equals_the_full_tree_root_at_every_size() -> None:
+    tree = AppendOnlyTree()
+    assert tree.root() == EMPTY_ROOT
+    hashes = [leaf_hash(bytes([i])) for i in range(70)]
+    for i, h in enumerate(hashes):
+        tree.append(h)
+        assert tree.size == i + 1
+        assert tree.root() == ref_mth([bytes([j]) for j in range(i + 1)])

@@ -343,7 +343,7 @@ CHECKPOINTS = Table(
         ("signed_at", TS),
         ("note", "String"),
     ),
-    order_by="(topic, partition, tree_size)",
+    order_by="(topic, partition, tree_size, next_offset)",
 )
 """Signed checkpoints of each bus partition's tree of accepted batches (C2SP signed notes, the
 whole note in ``note``); ``tree_size`` batches, the first ``next_offset`` bus offsets. Written

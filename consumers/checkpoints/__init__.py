@@ -1,0 +1,2 @@
+"""Signed checkpoints: per bus partition, an append-only RFC 6962 tree of the accepted batches,
+whose head the materialiser signs as a C2SP signed note (``note.py``, ``checkpointer.py``)."""
