@@ -1,6 +1,6 @@
 -- title: Complaints past their deadline
 -- articles: Art. 15; Draft 13
--- description: Complaints whose latest state recorded by as_of has no feedback and whose due date is before as_of, and complaints whose feedback came after the due date (late_feedback), with days overdue (to the feedback, or to as_of while still open).
+-- description: Complaints whose latest state recorded by as_of has no feedback and whose due date is before as_of, and complaints whose feedback came after the due date (late_feedback), with days overdue (to the feedback, or to as_of while still open). event_id is the event that recorded each complaint's latest state.
 -- param as_of: DateTime64(6) = now     (judge the log as it stood at this time)
 -- param service_id: String = ''        (only this service; empty for every service)
 WITH complaints AS
@@ -26,7 +26,8 @@ SELECT
     isNotNull(complaint_feedback_at) AS late_feedback,
     round(dateDiff('microsecond', assumeNotNull(complaint_due_by),
                    ifNull(complaint_feedback_at, {as_of:DateTime64(6, 'UTC')})) / 8.64e10, 2)
-        AS days_overdue
+        AS days_overdue,
+    event_id
 FROM complaints
 WHERE (
         (isNull(complaint_feedback_at) AND complaint_due_by < {as_of:DateTime64(6, 'UTC')})

@@ -1,6 +1,6 @@
 -- title: Illegal-content incidents not reported
 -- articles: Art. 14 ¶1; Draft 13
--- description: Moderation cases in risk category A.1 (content violating core socialist values, i.e. illegal content) detected before as_of whose latest state recorded by as_of is not reported to the authority, oldest first, with hours since detection.
+-- description: Moderation cases in risk category A.1 (content violating core socialist values, i.e. illegal content) detected before as_of whose latest state recorded by as_of is not reported to the authority, oldest first, with hours since detection. event_id is the event that recorded each case's latest state.
 -- param as_of: DateTime64(6) = now     (judge the log as it stood at this time)
 -- param service_id: String = ''        (only this service; empty for every service)
 WITH cases AS
@@ -26,7 +26,8 @@ SELECT
     model_version,
     subject,
     target,
-    target_ref
+    target_ref,
+    event_id
 FROM cases
 WHERE (risk_category = 'A.1' OR startsWith(risk_category, 'A.1.'))
     AND NOT (reported AND ifNull(reported_at <= {as_of:DateTime64(6, 'UTC')}, true))

@@ -1,6 +1,6 @@
 -- title: Legal holds in force
 -- articles: Art. 14 ¶2; Art. 19
--- description: Subjects and moderation cases whose records are under a legal hold at as_of (the latest place or release of each hold target wins), with who asked for it and why; held records must outlive their retention period.
+-- description: Subjects and moderation cases whose records are under a legal hold at as_of (the latest place or release of each hold target wins), with who asked for it and why; held records must outlive their retention period. event_id is the event that placed the hold.
 -- param as_of: DateTime64(6) = now     (judge the holds as they stood at this time)
 WITH holds AS
 (
@@ -19,7 +19,8 @@ SELECT
     hold_reason AS reason,
     requested_by,
     service_id,
-    occurred_at AS placed_at
+    occurred_at AS placed_at,
+    event_id
 FROM holds
 WHERE hold_action = 'place'
 ORDER BY placed_at, scope, target

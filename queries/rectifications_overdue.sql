@@ -1,6 +1,6 @@
 -- title: Model rectifications overdue
 -- articles: Art. 14 ¶1; Draft 15
--- description: Rectification tickets (optimisation training of a model after illegal content) whose latest state recorded by as_of is not closed and whose due date is before as_of, most overdue first, with the cases behind each ticket.
+-- description: Rectification tickets (optimisation training of a model after illegal content) whose latest state recorded by as_of is not closed and whose due date is before as_of, most overdue first, with the cases behind each ticket. event_id is the event that recorded each ticket's latest state.
 -- param as_of: DateTime64(6) = now     (judge the log as it stood at this time)
 -- param service_id: String = ''        (only this service; empty for every service)
 WITH
@@ -34,7 +34,8 @@ SELECT
     t.rectification_opened_at AS opened_at,
     t.rectification_due_at AS due_at,
     round(dateDiff('microsecond', assumeNotNull(t.rectification_due_at),
-                   {as_of:DateTime64(6, 'UTC')}) / 8.64e10, 2) AS days_overdue
+                   {as_of:DateTime64(6, 'UTC')}) / 8.64e10, 2) AS days_overdue,
+    t.event_id AS event_id
 FROM tickets AS t
 INNER JOIN ticket_cases AS c ON c.rectification_ticket = t.rectification_ticket
 WHERE (isNull(t.rectification_closed_at) OR t.rectification_closed_at > {as_of:DateTime64(6, 'UTC')})

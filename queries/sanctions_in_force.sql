@@ -1,6 +1,6 @@
 -- title: User sanctions in force
 -- articles: Art. 14 ¶2; Draft 19
--- description: Sanctions (warning, function restriction, suspension, termination) in force at a given time: for each sanction id the latest step effective by then, unless it is a reinstatement or has expired; with the subject, reason, restricted functions and the evidence behind it.
+-- description: Sanctions (warning, function restriction, suspension, termination) in force at a given time: for each sanction id the latest step effective by then, unless it is a reinstatement or has expired; with the subject, reason, restricted functions and the evidence behind it. event_id is the step in force.
 -- param at: DateTime64(6) = now        (the time the sanctions must be in force at)
 -- param service_id: String = ''        (only this service; empty for every service)
 -- param subject: String = ''           (only this subject; empty for every subject)
@@ -24,7 +24,8 @@ SELECT
     length(evidence) AS evidence_count,
     evidence,
     records_preserved,
-    reported
+    reported,
+    event_id
 FROM steps
 WHERE action != 'reinstatement'
     AND (isNull(effective_until) OR effective_until > {at:DateTime64(6, 'UTC')})

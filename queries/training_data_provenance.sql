@@ -1,6 +1,6 @@
 -- title: Training data provenance of a model
 -- articles: Art. 7; Art. 8; Art. 19; Draft 7; Draft 8
--- description: Every training data set recorded as taken in for a model (one version, or all): its source, kind, licence or legal basis, whether it holds personal information and on what consent, its size, and the annotation quality checks run on it; personal information without a consent basis is flagged.
+-- description: Every training data set recorded as taken in for a model (one version, or all): its source, kind, licence or legal basis, whether it holds personal information and on what consent, its size, and the annotation quality checks run on it; personal information without a consent basis is flagged. event_id is the data set's intake event.
 -- param model_name: String                  (the model's name)
 -- param model_version: String = ''          (one version; empty for every version)
 WITH
@@ -41,7 +41,8 @@ SELECT
     ifNull(c.annotation_checks, 0) AS annotation_checks,
     c.annotation_sampled AS annotation_sampled,
     c.min_sampled_accuracy AS min_sampled_accuracy,
-    c.latest_rules_version AS latest_rules_version
+    c.latest_rules_version AS latest_rules_version,
+    i.event_id AS event_id
 FROM intakes AS i
 LEFT JOIN checks AS c ON c.dataset_id = assumeNotNull(i.dataset_id)
 ORDER BY model_version, taken_in_at, dataset_id

@@ -278,6 +278,20 @@ def identity_verification(**kw: Any) -> Row:
     return _data_handling("identity_verification", at, fields, kw)
 
 
+def legal_hold(**kw: Any) -> Row:
+    """A legal_hold row: hold-1 placed on subject subj-1 at the Beijing CAC's request."""
+    at = kw.get("occurred_at", ts("2026-03-01 09:00"))
+    fields: Row = {
+        "hold_id": "hold-1",
+        "hold_scope": "subject",
+        "hold_target": "subj-1",
+        "hold_action": "place",
+        "hold_reason": "authority inquiry",
+        "requested_by": "Beijing CAC",
+    }
+    return _data_handling("legal_hold", at, fields, kw)
+
+
 def batch(**kw: Any) -> Row:
     """A batches row of producer-1, sequence 0, ten events."""
     sequence = kw.get("sequence", 0)
