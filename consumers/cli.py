@@ -165,6 +165,8 @@ def demo(
         out.file.write(json.dumps(summary_json(result, s.data_dir)) + "\n")
     else:
         print_demo(result, out, s.data_dir)
+    if result.inspection is not None and not result.inspection.verified:
+        raise CliError("the demo's export bundle did not verify: see the checks above")
 
 
 @app.command()

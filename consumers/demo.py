@@ -43,6 +43,20 @@ class DemoResult:
     queries: dict[str, QueryResult] = field(default_factory=dict)
     query_seconds: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    inspection: DemoInspection | None = None
+
+
+@dataclass
+class DemoInspection:
+    """What the demo hands an inspector: a bundle, its report, the key to verify it with."""
+
+    bundle: Path
+    report: Path
+    trust: Path
+    exported_events: int
+    bundle_bytes: int
+    checks: list[str]
+    verified: bool
 
 
 KEEP = frozenset({"kafka"})
@@ -180,6 +194,8 @@ def run_demo(
             query_seconds[name] = time.perf_counter() - q0
         seconds["queries"] = time.perf_counter() - t0
 
+        inspection = inspect(deployment, seconds)
+
     return DemoResult(
         summary=summary,
         emitted=summary.total,
@@ -189,4 +205,55 @@ def run_demo(
         queries=results,
         query_seconds=query_seconds,
         seconds=seconds,
+        inspection=inspection,
+    )
+
+
+INSPECTION_DIR = "inspection"
+
+
+def inspect(deployment: Deployment, seconds: dict[str, float]) -> DemoInspection:
+    """An inspection of the whole month: the report, an export bundle holding it, and the
+    bundle verified the way an inspector would, with nothing but the root public key."""
+    from consumers.bundle_verification import format_checks, verify_bundle
+    from consumers.export import export_bundle
+    from consumers.report import build_report
+    from consumers.selection import Selection
+    from producers.signing import load_public_key
+
+    settings = deployment.settings
+    store = deployment.store()
+    folder = settings.data_dir / INSPECTION_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    selection = Selection()
+
+    t0 = time.perf_counter()
+    report = build_report(store, selection)
+    report_path = folder / "report.html"
+    report_path.write_text(report.html, encoding="utf-8")
+    seconds["report"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    bundle = folder / "bundle"
+    summary = export_bundle(
+        store,
+        selection,
+        bundle,
+        export_key=deployment.export_key(),
+        exported_by="aigc-audit demo",
+        report_html=report.html,
+    )
+    seconds["export"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    verification = verify_bundle(bundle, load_public_key(settings.root_public_key_path))
+    seconds["verify_bundle"] = time.perf_counter() - t0
+    return DemoInspection(
+        bundle=bundle,
+        report=report_path,
+        trust=settings.root_public_key_path,
+        exported_events=summary.events,
+        bundle_bytes=sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file()),
+        checks=format_checks(verification),
+        verified=verification.ok,
     )

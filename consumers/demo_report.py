@@ -26,6 +26,21 @@ def summary_json(result: DemoResult, data_dir: Path) -> dict[str, Any]:
         "queries": {name: len(r.rows) for name, r in result.queries.items()},
         "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
         "data_dir": str(data_dir),
+        **_inspection_json(result),
+    }
+
+
+def _inspection_json(result: DemoResult) -> dict[str, Any]:
+    inspection = result.inspection
+    if inspection is None:
+        return {}
+    return {
+        "bundle": str(inspection.bundle),
+        "report": str(inspection.report),
+        "trust": str(inspection.trust),
+        "bundle_verified": inspection.verified,
+        "exported_events": inspection.exported_events,
+        "bundle_bytes": inspection.bundle_bytes,
     }
 
 
@@ -63,7 +78,29 @@ def print_demo(result: DemoResult, console: Console, data_dir: Path) -> None:
             console.print(result_table(res, title, limit=ROWS_SHOWN, compact=True))
         else:
             console.print(f"[bold]{title}[/]\n  (no rows)")
+    _print_inspection(result, console)
     console.print(
         f"\nData directory: {data_dir}. Try `aigc-audit query list` and "
         "`aigc-audit query run NAME --param k=v`."
+    )
+
+
+def _print_inspection(result: DemoResult, console: Console) -> None:
+    inspection = result.inspection
+    if inspection is None:
+        return
+    console.print("\n[bold]Inspection: the bundle verified offline with only the root key[/]")
+    for line in inspection.checks:
+        style = "green" if line.startswith("✓") else "red"
+        console.print(f"  [{style}]{line[:1]}[/]{line[1:]}", highlight=False)
+    verdict = "[green]verified[/]" if inspection.verified else "[red]FAILED[/]"
+    console.print(
+        Panel.fit(
+            f"Export bundle ({inspection.exported_events:,} events, "
+            f"{inspection.bundle_bytes / 1e6:.1f} MB): {inspection.bundle} — {verdict}\n"
+            f"Report: {inspection.report}\n"
+            f"Root public key: {inspection.trust}\n"
+            f"Check it yourself: aigc-audit verify {inspection.bundle} --trust {inspection.trust}",
+            title="Handed to the inspector",
+        )
     )

@@ -201,6 +201,9 @@ class Deployment(Closing):
         if not s.root_public_key_path.exists():
             self.root_key()  # the embedded default makes its trust anchor on first use
         store = store or self.store()
+        # The platform's own keys are registered before the first poll, so that the store holds
+        # their registrations by the time an export needs them.
+        self.export_key()
         checkpointer = Checkpointer(
             store,
             self.checkpoint_signer(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -170,6 +171,42 @@ def test_demo_json_summary_and_rerun(tmp_path: Path) -> None:
         assert len(summary["queries"]) >= 10
         assert summary["queries"]["generations_without_filing"] >= 1
 
+    # The demo's inspection: a report, a bundle, and the root key that verifies it offline.
+    assert summary["bundle_verified"] is True
+    assert summary["exported_events"] == summary["emitted"]
+    report = Path(summary["report"]).read_text(encoding="utf-8")
+    assert "<svg" in report and "生成" in report
+    handed = tmp_path / "inspector"
+    shutil.copytree(summary["bundle"], handed / "bundle")
+    shutil.copy(summary["trust"], handed / "root.pub")
+    shutil.rmtree(data_dir)  # the inspector has the bundle and the key, nothing else
+    bundle, key = str(handed / "bundle"), str(handed / "root.pub")
+    verified = cli("verify", bundle, "--trust", key, data_dir=tmp_path / "none")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "bundle verified" in verified.stdout
+
+    flip_one_byte_of_one_event(handed / "bundle")
+    refused = cli("verify", bundle, "--trust", key, data_dir=tmp_path / "none")
+    assert refused.returncode == 1
+    assert "✗ 6. events" in refused.stdout and "FAILED" in refused.stdout
+
+
+def flip_one_byte_of_one_event(bundle: Path) -> None:
+    """Change one byte of one event's signed bytes inside its Avro container file, re-writing
+    the file as a valid container so that only the proofs can tell."""
+    import fastavro
+
+    path = bundle / "events" / "generations.avro"
+    with path.open("rb") as fh:
+        reader = fastavro.reader(fh)
+        schema = reader.writer_schema
+        records = list(reader)
+    raw = bytearray(records[0]["event_bytes"])
+    raw[-1] ^= 0x01
+    records[0]["event_bytes"] = bytes(raw)
+    with path.open("wb") as fh:
+        fastavro.writer(fh, schema, records, codec="deflate")
+
 
 def test_demo_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:
     data_dir = tmp_path / "real"
@@ -178,3 +215,40 @@ def test_demo_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:
     result = cli("demo", "--generations", "100", data_dir=data_dir)
     assert_one_line_error(result, "not the demo's")
     assert (data_dir / "bus.sqlite3").read_bytes() == b"production data"
+
+
+def test_export_report_and_verify_from_the_cli(populated: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "generations.zip"
+    exported = cli("export", str(bundle), "--family", "generations", data_dir=populated)
+    assert exported.returncode == 0, exported.stderr
+    assert bundle.is_file()
+    key = str(populated / "keys" / "root.pub")
+    verified = cli("verify", str(bundle), "--trust", key, data_dir=populated)
+    assert verified.returncode == 0, verified.stdout
+    assert "300 events" in verified.stdout  # exactly the generations, nothing else
+
+    report = tmp_path / "report.html"
+    written = cli("report", str(report), "--since", "2000-01-01", data_dir=populated)
+    assert written.returncode == 0, written.stderr
+    assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+    store = cli("verify", "--store", data_dir=populated)
+    assert store.returncode == 0, store.stdout
+    assert "store verified" in store.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("verify",), "either BUNDLE --trust KEY, or --store"),
+        (("verify", "nowhere.zip", "--trust", "root.pub"), "root.pub"),
+        (("export", "out", "--since", "last tuesday"), "not an ISO 8601 time"),
+        (("export", "out", "--family", "emails"), "unknown event family"),
+        (("export", "out", "--param", "as_of=now"), "--param needs --query"),
+        (("report", "r.html", "--query", "no_such_query"), "unknown query"),
+    ],
+)
+def test_inspection_commands_refuse_bad_input_in_one_line(
+    populated: Path, args: tuple[str, ...], needle: str
+) -> None:
+    assert_one_line_error(cli(*args, data_dir=populated), needle)
