@@ -12,41 +12,28 @@ verification.
 from __future__ import annotations
 
 import base64
-import bisect
-import hashlib
 import os
 import shutil
 import time
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
-from itertools import pairwise
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from fastavro.write import Writer
-
-from consumers.checkpoints.note import CheckpointError, open_checkpoint, parse_note
-from consumers.errors import PlatformError
+from consumers.checkpoints.note import CheckpointError, open_checkpoint
 from consumers.export import bundle_format as fmt
+from consumers.export.bundle_files import FamilyFiles, copy_schemas, prepare_output, sha256_file
+from consumers.export.errors import ExportError
+from consumers.export.proofs import checkpoint_chains, prove_batches
+from consumers.export.store_reader import StoredBatch, StoreReader, TreeLevels, batch_chunks
 from consumers.selection import Selection
 from consumers.store.base import Store
 from producers.codec import default_catalogue
 from producers.errors import AuditError
-from producers.merkle import consistency_proof, leaf_hash, node_hash, root_from_leaf_hashes
-from producers.signing import BatchHead, KeyRegistration, SigningKey, batch_digest
-
-CHUNK_EVENTS = 50_000
-"""Rows (events of whole batches) read from the store per query."""
-CHUNK_RANGES = 200
-"""At most this many producer sequence ranges in one chunk query."""
-
-
-class ExportError(PlatformError):
-    """The export cannot be written: a bad output path, or a store that cannot prove the
-    selected events (a batch no checkpoint covers yet, a missing key registration)."""
+from producers.merkle import leaf_hash
+from producers.signing import SigningKey
 
 
 @dataclass(frozen=True)
@@ -60,326 +47,6 @@ class ExportSummary:
     files: int
     bytes: int
     seconds: float
-
-
-# --- small Merkle helpers ------------------------------------------------------------------
-
-
-class _Levels:
-    """Every level of an RFC 6962 tree, built once; audit paths read from it."""
-
-    def __init__(self, leaves: Sequence[bytes]) -> None:
-        self.size = len(leaves)
-        self.levels: list[Sequence[bytes]] = [leaves]
-        level = leaves
-        while len(level) > 1:
-            nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-            if len(level) % 2:
-                nxt.append(level[-1])
-            self.levels.append(nxt)
-            level = nxt
-
-    @property
-    def root(self) -> bytes:
-        return root_from_leaf_hashes(self.levels[0]) if self.size == 0 else self.levels[-1][0]
-
-    def path(self, index: int) -> list[bytes]:
-        proof = []
-        for level in self.levels[:-1]:
-            sibling = index ^ 1
-            if sibling < len(level):
-                proof.append(level[sibling])
-            index >>= 1
-        return proof
-
-
-# --- reading the store ---------------------------------------------------------------------
-
-
-def _micros(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-@dataclass
-class _Batch:
-    producer_id: str
-    sequence: int
-    key_id: str
-    prev_digest: bytes
-    created_at_us: int
-    event_count: int
-    merkle_root: bytes
-    signature: bytes
-    topic: str
-    partition: int
-    offset: int
-    selected: int = 0
-    tree_index: int = -1
-    checkpoint: _Checkpoint | None = None
-    proof: list[bytes] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return f"{self.producer_id}#{self.sequence}"
-
-    @property
-    def head(self) -> BatchHead:
-        return BatchHead(
-            producer_id=self.producer_id,
-            key_id=self.key_id,
-            sequence=self.sequence,
-            prev_digest=self.prev_digest,
-            created_at_us=self.created_at_us,
-            event_count=self.event_count,
-            merkle_root=self.merkle_root,
-        )
-
-
-@dataclass(frozen=True)
-class _Checkpoint:
-    origin: str
-    tree_size: int
-    next_offset: int
-    root: bytes
-    key_id: str
-    note: str
-
-
-class _Reader:
-    def __init__(self, store: Store, selection: Selection) -> None:
-        self.store = store
-        self.db = store.database
-        self.cond, self.params = selection.event_condition(self.db)
-
-    def selected_batches(self) -> list[_Batch]:
-        db = self.db
-        counts = self.store.query(
-            f"SELECT producer_id, batch_sequence, count() FROM {db}.events WHERE {self.cond} "
-            "GROUP BY producer_id, batch_sequence",
-            self.params,
-        ).rows
-        rows = self.store.query(
-            "SELECT producer_id, sequence, key_id, hex(prev_digest), "
-            "toUnixTimestamp64Micro(created_at), event_count, hex(merkle_root), hex(signature), "
-            f"topic, partition, offset FROM {db}.batches WHERE (producer_id, sequence) IN "
-            f"(SELECT producer_id, batch_sequence FROM {db}.events WHERE {self.cond}) "
-            "ORDER BY producer_id, sequence, offset LIMIT 1 BY producer_id, sequence",
-            self.params,
-        ).rows
-        batches = {
-            (r[0], int(r[1])): _Batch(
-                producer_id=r[0],
-                sequence=int(r[1]),
-                key_id=r[2],
-                prev_digest=bytes.fromhex(r[3]),
-                created_at_us=int(r[4]),
-                event_count=int(r[5]),
-                merkle_root=bytes.fromhex(r[6]),
-                signature=bytes.fromhex(r[7]),
-                topic=r[8],
-                partition=int(r[9]),
-                offset=int(r[10]),
-            )
-            for r in rows
-        }
-        for producer, seq, n in counts:
-            batch = batches.get((producer, int(seq)))
-            if batch is None:
-                raise ExportError(
-                    f"events of batch {producer}#{seq} are in the store but the batch is not"
-                )
-            batch.selected = int(n)
-        return sorted(batches.values(), key=lambda b: (b.producer_id, b.sequence))
-
-    def partition_leaves(self, topic: str, partition: int) -> tuple[list[bytes], list[int]]:
-        """Leaf hashes of a partition's tree (its accepted batches in bus order) and their
-        offsets, each leaf recomputed from the signed head fields."""
-        rows = self.store.query(
-            "SELECT producer_id, key_id, sequence, hex(prev_digest), "
-            "toUnixTimestamp64Micro(created_at), event_count, hex(merkle_root), offset "
-            f"FROM {self.db}.batches WHERE topic = {{xt:String}} AND partition = {{xp:UInt32}} "
-            "ORDER BY offset LIMIT 1 BY offset",
-            {"xt": topic, "xp": partition},
-        ).rows
-        leaves = [
-            leaf_hash(
-                batch_digest(
-                    BatchHead(
-                        producer_id=r[0],
-                        key_id=r[1],
-                        sequence=int(r[2]),
-                        prev_digest=bytes.fromhex(r[3]),
-                        created_at_us=int(r[4]),
-                        event_count=int(r[5]),
-                        merkle_root=bytes.fromhex(r[6]),
-                    )
-                )
-            )
-            for r in rows
-        ]
-        return leaves, [int(r[7]) for r in rows]
-
-    def checkpoints(self, topic: str, partition: int) -> list[_Checkpoint]:
-        rows = self.store.query(
-            "SELECT tree_size, next_offset, key_id, note "
-            f"FROM {self.db}.checkpoints WHERE topic = {{xt:String}} AND partition = {{xp:UInt32}} "
-            "ORDER BY tree_size, next_offset LIMIT 1 BY tree_size, next_offset",
-            {"xt": topic, "xp": partition},
-        ).rows
-        out = []
-        for size, next_offset, key_id, note in rows:
-            try:
-                checkpoint, _, _ = parse_note(note)
-            except CheckpointError as exc:
-                raise ExportError(
-                    f"the stored checkpoint of {topic}/{partition} @ {size} is unreadable: {exc}"
-                ) from None
-            out.append(
-                _Checkpoint(
-                    checkpoint.origin,
-                    int(size),
-                    int(next_offset),
-                    checkpoint.root_hash,
-                    key_id,
-                    note,
-                )
-            )
-        return out
-
-    def registrations(self, key_ids: Sequence[str]) -> dict[str, KeyRegistration]:
-        if not key_ids:
-            return {}
-        rows = self.store.query(
-            "SELECT key_id, producer_id, hex(public_key), toUnixTimestamp64Micro(valid_from), "
-            "toUnixTimestamp64Micro(valid_until), toUnixTimestamp64Micro(revoked_at), "
-            "toUnixTimestamp64Micro(registered_at), root_key_id, hex(signature) "
-            f"FROM {self.db}.keys WHERE key_id IN {{xk:Array(String)}} "
-            "ORDER BY key_id, registered_at DESC LIMIT 1 BY key_id",
-            {"xk": sorted(set(key_ids))},
-        ).rows
-        return {
-            r[0]: KeyRegistration(
-                key_id=r[0],
-                producer_id=r[1],
-                public_key=bytes.fromhex(r[2]),
-                valid_from_us=int(r[3]),
-                valid_until_us=_micros(r[4]),
-                revoked_at_us=_micros(r[5]),
-                registered_at_us=int(r[6]),
-                root_key_id=r[7],
-                signature=bytes.fromhex(r[8]),
-            )
-            for r in rows
-        }
-
-    def event_rows(self, chunk: Sequence[_Batch]) -> list[tuple[Any, ...]]:
-        """Every event row of the chunk's batches (ordered by batch and leaf), with the bytes
-        (base64) of the selected ones."""
-        ranges: dict[str, list[int]] = {}
-        for batch in chunk:
-            lo_hi = ranges.setdefault(batch.producer_id, [batch.sequence, batch.sequence])
-            lo_hi[0] = min(lo_hi[0], batch.sequence)
-            lo_hi[1] = max(lo_hi[1], batch.sequence)
-        params = dict(self.params)
-        terms = []
-        for i, (producer, (lo, hi)) in enumerate(sorted(ranges.items())):
-            terms.append(
-                f"(producer_id = {{xb_p{i}:String}} AND batch_sequence BETWEEN "
-                f"{{xb_lo{i}:UInt64}} AND {{xb_hi{i}:UInt64}})"
-            )
-            params.update({f"xb_p{i}": producer, f"xb_lo{i}": lo, f"xb_hi{i}": hi})
-        in_range = " OR ".join(terms)
-        db = self.db
-        return self.store.query(
-            "SELECT producer_id, batch_sequence, leaf_index, hex(leaf_hash), toString(event_id), "
-            f"family, if({self.cond}, base64Encode(event_bytes), '') AS bytes64, ({self.cond}) "
-            f"FROM {db}.events WHERE ({in_range}) AND (producer_id, batch_sequence) IN "
-            f"(SELECT producer_id, batch_sequence FROM {db}.events "
-            f"WHERE ({in_range}) AND ({self.cond})) "
-            "ORDER BY producer_id, batch_sequence, leaf_index "
-            "LIMIT 1 BY producer_id, batch_sequence, leaf_index",
-            params,
-        ).rows
-
-
-def _chunks(batches: Sequence[_Batch]) -> Iterator[list[_Batch]]:
-    chunk: list[_Batch] = []
-    rows = 0
-    producers: set[str] = set()
-    for batch in batches:
-        full = rows + batch.event_count > CHUNK_EVENTS
-        if chunk and (
-            full or (batch.producer_id not in producers and len(producers) >= CHUNK_RANGES)
-        ):
-            yield chunk
-            chunk, rows, producers = [], 0, set()
-        chunk.append(batch)
-        rows += batch.event_count
-        producers.add(batch.producer_id)
-    if chunk:
-        yield chunk
-
-
-# --- writing the files ---------------------------------------------------------------------
-
-
-class _FamilyFiles:
-    """The open .avro and .jsonl of each family, created on first use."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._open: dict[str, tuple[IO[bytes], Writer, IO[str]]] = {}
-        self.counts: dict[str, int] = {}
-
-    def write(self, family: str, record: dict[str, Any], line: str) -> None:
-        files = self._open.get(family)
-        if files is None:
-            stem = fmt.FAMILY_FILES[family]
-            (self.root / fmt.EVENTS_DIR).mkdir(exist_ok=True)
-            # Both stay open across chunks; close() closes them.
-            avro = (self.root / fmt.avro_path(stem)).open("wb")
-            writer = Writer(avro, fmt.PARSED_EXPORTED_EVENT, codec=fmt.AVRO_CODEC)
-            jsonl = (self.root / fmt.jsonl_path(stem)).open("w", encoding="utf-8", newline="\n")
-            files = self._open[family] = (avro, writer, jsonl)
-            self.counts[stem] = 0
-        files[1].write(record)
-        files[2].write(line + "\n")
-        self.counts[fmt.FAMILY_FILES[family]] += 1
-
-    def close(self) -> None:
-        for avro, writer, jsonl in self._open.values():
-            writer.flush()
-            avro.close()
-            jsonl.close()
-        self._open.clear()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _prepare_output(out_path: Path) -> tuple[bool, Path]:
-    as_zip = out_path.suffix.lower() == ".zip"
-    if as_zip:
-        if out_path.exists():
-            raise ExportError(f"{out_path} already exists; choose a new file name")
-    elif out_path.exists():
-        if not out_path.is_dir():
-            raise ExportError(f"{out_path} exists and is not a directory")
-        if any(out_path.iterdir()):
-            raise ExportError(f"{out_path} is not empty; choose a new or empty directory")
-    parent = out_path.parent
-    if not parent.is_dir():
-        raise ExportError(f"the directory {parent} does not exist")
-    work = parent / f".{out_path.name}.partial-{os.getpid()}"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir()
-    return as_zip, work
 
 
 # --- the export ----------------------------------------------------------------------------
@@ -403,7 +70,7 @@ def export_bundle(
     """
     started = time.monotonic()
     out = Path(out_path)
-    as_zip, work = _prepare_output(out)
+    as_zip, work = prepare_output(out)
     try:
         counts = _write_contents(
             store, selection, work, export_key, exported_by, report_html, progress
@@ -452,7 +119,7 @@ def _write_contents(
     report_html: str | None,
     progress: Callable[[int], None] | None,
 ) -> dict[str, Any]:
-    reader = _Reader(store, selection)
+    reader = StoreReader(store, selection)
     exported_at = datetime.now(UTC)
     exported_at_us = fmt.iso_to_us(exported_at.isoformat())
 
@@ -475,7 +142,7 @@ def _write_contents(
         raise ExportError(f"the export key {export_key.key_id} is not valid now ({why})")
 
     batches = reader.selected_batches()
-    partitions = _prove_batches(reader, batches)
+    partitions = prove_batches(reader, batches)
     checkpoints_used = [c for part in partitions for c in part.checkpoints]
 
     # keys.json: the batches' producer keys, the checkpoints' keys, the export key.
@@ -498,7 +165,7 @@ def _write_contents(
             raise ExportError(f"a stored checkpoint does not verify: {exc}") from None
 
     # Events, chunk by chunk.
-    families = _FamilyFiles(root)
+    families = FamilyFiles(root)
     try:
         renderer = fmt.EventRenderer(default_catalogue())
         done = _write_events(reader, batches, families, progress, renderer)
@@ -527,20 +194,20 @@ def _write_contents(
             for b in batches
         )
     )
-    chains = _checkpoint_chains(partitions)
+    chains = checkpoint_chains(partitions)
     (root / fmt.CHECKPOINTS_FILE).write_bytes(fmt.json_bytes([chain.to_json() for chain in chains]))
     regs = sorted(registrations.values(), key=lambda r: (r.producer_id, r.key_id))
     (root / fmt.KEYS_FILE).write_bytes(
         fmt.json_list_bytes(fmt.registration_to_json(r) for r in regs)
     )
-    _copy_schemas(root / fmt.SCHEMAS_DIR)
+    copy_schemas(root / fmt.SCHEMAS_DIR)
     if report_html is not None:
         (root / fmt.REPORT_FILE).write_text(report_html, encoding="utf-8")
 
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         name = path.relative_to(root).as_posix()
-        files.append({"path": name, "sha256": _sha256_file(path), "bytes": path.stat().st_size})
+        files.append({"path": name, "sha256": sha256_file(path), "bytes": path.stat().st_size})
     counts = {
         "events": done,
         "events_by_family": dict(sorted(families.counts.items())),
@@ -566,88 +233,16 @@ def _write_contents(
     return counts
 
 
-@dataclass
-class _PartitionProofs:
-    topic: str
-    partition: int
-    leaves: list[bytes]
-    checkpoints: list[_Checkpoint]
-    """The checkpoints the bundle holds for this partition, ascending."""
-
-
-def _prove_batches(reader: _Reader, batches: list[_Batch]) -> list[_PartitionProofs]:
-    """Give each batch its tree index, covering checkpoint and inclusion proof; return per
-    partition the checkpoints the bundle holds (those used, and the latest)."""
-    by_partition: dict[tuple[str, int], list[_Batch]] = {}
-    for batch in batches:
-        by_partition.setdefault((batch.topic, batch.partition), []).append(batch)
-    out = []
-    for (topic, partition), members in sorted(by_partition.items()):
-        # Checkpoints first: every batch they cover was in ``batches`` before they were signed.
-        checkpoints = reader.checkpoints(topic, partition)
-        leaves, offsets = reader.partition_leaves(topic, partition)
-        index_of = {offset: i for i, offset in enumerate(offsets)}
-        sizes = [c.tree_size for c in checkpoints]
-        chosen: dict[_Checkpoint, list[_Batch]] = {}
-        for batch in members:
-            batch.tree_index = index_of[batch.offset]
-            at = bisect.bisect_right(sizes, batch.tree_index)
-            if at == len(checkpoints):
-                raise ExportError(
-                    f"batch {batch.name} is not covered by a checkpoint yet; "
-                    "run the materialiser until it catches up"
-                )
-            chosen.setdefault(checkpoints[at], []).append(batch)
-        chosen.setdefault(checkpoints[-1], [])
-        for checkpoint, covered in chosen.items():
-            if checkpoint.tree_size > len(leaves):
-                raise ExportError(
-                    f"checkpoint {checkpoint.origin} @ {checkpoint.tree_size} covers more "
-                    f"batches than the store holds of {topic}/{partition} ({len(leaves)})"
-                )
-            tree = _Levels(leaves[: checkpoint.tree_size])
-            if tree.root != checkpoint.root:
-                raise ExportError(
-                    f"checkpoint {checkpoint.origin} @ {checkpoint.tree_size} does not match "
-                    f"the store's batches of {topic}/{partition}"
-                )
-            for batch in covered:
-                batch.checkpoint = checkpoint
-                batch.proof = tree.path(batch.tree_index)
-        held = sorted(chosen, key=lambda c: (c.tree_size, c.next_offset))
-        out.append(_PartitionProofs(topic, partition, leaves, held))
-    return out
-
-
-def _checkpoint_chains(partitions: list[_PartitionProofs]) -> list[fmt.CheckpointChain]:
-    chains = []
-    for part in partitions:
-        notes = part.checkpoints
-        proofs = [
-            fmt.ConsistencyProof(
-                old.tree_size,
-                new.tree_size,
-                tuple(consistency_proof(part.leaves[: new.tree_size], old.tree_size)),
-            )
-            for old, new in pairwise(notes)
-        ]
-        origin = notes[0].origin
-        if any(c.origin != origin for c in notes):
-            raise ExportError(f"the checkpoints of {part.topic}/{part.partition} name two origins")
-        chains.append(fmt.CheckpointChain(origin, tuple(c.note for c in notes), tuple(proofs)))
-    return sorted(chains, key=lambda c: c.origin)
-
-
 def _write_events(
-    reader: _Reader,
-    batches: list[_Batch],
-    families: _FamilyFiles,
+    reader: StoreReader,
+    batches: list[StoredBatch],
+    families: FamilyFiles,
     progress: Callable[[int], None] | None,
     renderer: fmt.EventRenderer,
 ) -> int:
     by_key = {(b.producer_id, b.sequence): b for b in batches}
     done = 0
-    for chunk in _chunks(batches):
+    for chunk in batch_chunks(batches):
         rows = reader.event_rows(chunk)
         start = 0
         while start < len(rows):
@@ -668,9 +263,9 @@ def _write_events(
 
 
 def _write_batch(
-    batch: _Batch,
+    batch: StoredBatch,
     rows: Sequence[tuple[Any, ...]],
-    families: _FamilyFiles,
+    families: FamilyFiles,
     renderer: fmt.EventRenderer,
 ) -> int:
     leaves = [bytes.fromhex(r[3]) for r in rows]
@@ -679,7 +274,7 @@ def _write_batch(
             f"the store holds {len(rows)} event rows of batch {batch.name}, not its "
             f"{batch.event_count} events: their inclusion proofs cannot be made"
         )
-    tree = _Levels(leaves)
+    tree = TreeLevels(leaves)
     if tree.root != batch.merkle_root:
         raise ExportError(f"the stored events of batch {batch.name} do not hash to its signed root")
     written = 0
@@ -710,11 +305,3 @@ def _write_batch(
         )
         written += 1
     return written
-
-
-def _copy_schemas(target: Path) -> None:
-    target.mkdir()
-    source = resources.files("schemas")
-    for entry in sorted(source.iterdir(), key=lambda e: e.name):
-        if entry.is_file() and entry.name.endswith(".avsc"):
-            (target / entry.name).write_bytes(entry.read_bytes())
