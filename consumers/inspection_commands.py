@@ -191,7 +191,12 @@ def export(
     settings: Settings = ctx.obj()
     with Deployment(settings) as deployment:
         summary = export_with_report(deployment, selection, out_path, exported_by, not no_report)
-    out.print(f"wrote {out_path}: {summary}")
+    families = ", ".join(f"{n:,} {f}" for f, n in sorted(summary.events_by_family.items()))
+    out.print(
+        f"wrote {out_path}: {summary.events:,} events ({families or 'none'}) in "
+        f"{summary.batches:,} batches, {summary.checkpoints} checkpoints, {summary.keys} keys; "
+        f"{summary.files} files, {summary.bytes / 1e6:,.1f} MB, {summary.seconds:.1f} s"
+    )
     out.print(f"verify it with: aigc-audit verify {out_path} --trust {_trust_path(settings)}")
 
 
