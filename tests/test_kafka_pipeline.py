@@ -66,6 +66,29 @@ def test_bad_messages_keep_their_kafka_position(kh: Harness) -> None:
     ]
     assert kh.count("generations") == 6
 
+    # The checkpoint of the partition (2 batches, 4 offsets settled) is in the store and on the
+    # checkpoints topic, signed alike, and the store verifies against it.
+    (note,) = [r[0] for r in kh.query("SELECT note FROM audit.checkpoints").rows]
+    assert note.split("\n")[1:4:2] == ["2", "next-offset 4"]
+    assert _topic_values(kh.settings.bootstrap, kh.settings.checkpoints_topic) == [note]
+    from consumers.store_verification import verify_store
+    from producers.signing import load_public_key
+
+    result = verify_store(kh.deployment.store(), load_public_key(kh.settings.root_public_key_path))
+    assert result.ok, [f.line() for f in result.findings]
+
+
+def _topic_values(bootstrap: str, topic: str) -> list[str]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
+    )
+    try:
+        return [m.value.decode() for m in consumer]
+    finally:
+        consumer.close()
+
 
 def _committed(bootstrap: str, group: str) -> int:
     from kafka.admin import KafkaAdminClient
