@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 
 import pytest
@@ -146,5 +147,35 @@ def test_a_batch_signed_with_the_checkpoint_key_is_refused(tmp_path: Path) -> No
         h.publish_batch(batch)
         h.materialise()
         assert h.quarantine_reasons() == [(0, "key_producer_mismatch")]
+    finally:
+        h.close()
+
+
+@pytest.mark.chdb
+def test_a_checkpoint_every_interval_while_the_materialiser_is_busy(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "data", checkpoint_interval_s=0.001)
+    try:
+        h.emit("chat-1", [generation(n) for n in range(30)], batch_size=10)
+        materialiser = h.materialiser()
+        for _ in range(3):  # one batch per poll, never idle: only the interval triggers
+            time.sleep(0.002)
+            materialiser.run_once(max_messages=1)
+        assert [(s, o) for s, o, _, _ in _checkpoints(h)] == [(1, 1), (2, 2), (3, 3)]
+    finally:
+        h.close()
+
+
+@pytest.mark.chdb
+def test_no_checkpoint_before_the_interval_unless_caught_up(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "data", checkpoint_interval_s=3600)
+    try:
+        h.emit("chat-1", [generation(n) for n in range(30)], batch_size=10)
+        materialiser = h.materialiser()
+        for _ in range(3):
+            materialiser.run_once(max_messages=1)
+        # The first poll signs (nothing was signed yet); the next two wait for the interval.
+        assert [s for s, _, _, _ in _checkpoints(h)] == [1]
+        materialiser.run_until_idle()  # caught up: signs now, whatever the interval
+        assert [s for s, _, _, _ in _checkpoints(h)] == [1, 3]
     finally:
         h.close()
