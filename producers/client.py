@@ -16,6 +16,7 @@ from producers.closing import Closing
 from producers.codec import SchemaCatalogue, default_catalogue
 from producers.errors import AuditTrailDownError, EventValidationError
 from producers.events import (
+    AgreementAcceptance,
     AnnotationQualityCheck,
     AuditEvent,
     AuthorityDisclosure,
@@ -235,6 +236,21 @@ class AuditClient(Closing):
     def legal_hold(self, event: LegalHold) -> uuid.UUID:
         """Record a legal hold placed on, or released from, a subject's or a case's records."""
         return self.emit(_expect(event, LegalHold))
+
+    def agreement_acceptance(self, event: AgreementAcceptance) -> uuid.UUID:
+        """Record that a subject accepted a version of the service agreement (Art. 9).
+
+        Emit one at sign-up, before the subject's first generation, and one each time the
+        subject accepts a newly published version; the agreement in force for a subject at a
+        given time is the latest version accepted by then (query ``agreement_in_force``).
+
+        Example::
+
+            audit.agreement_acceptance(AgreementAcceptance(
+                subject=pseudonymise(secret, user_id), agreement_id="user-agreement",
+                agreement_version="4.3", accepted_at=clicked_at, channel="app"))
+        """
+        return self.emit(_expect(event, AgreementAcceptance))
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every event emitted before this call is durable: on the bus, or (when

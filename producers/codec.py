@@ -8,6 +8,12 @@ Every ``*.avsc`` file holds one top-level schema; a file may use named types (re
 fixed) defined in any other file of the directory, in any order. Each top-level record is made
 self-contained by inlining such definitions at first use, so its canonical form and fingerprint
 are what any other Avro implementation computes for it.
+
+Schemas evolve under Avro's rules. Each released snapshot, ``released/vN/`` under the directory,
+is loaded too, as *writer* schemas keyed by their fingerprints: bytes written under an older
+version of a record decode by Avro schema resolution into the record's current schema (fields
+added since take their defaults), so events already on the bus and in stores keep decoding
+after a schema change. Encoding always writes the current schema.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import functools
 import io
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -131,6 +138,23 @@ class _Entry:
     canonical_form: str
     fingerprint: bytes
     source: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Writer:
+    """A released (older) version of a record: how its bytes are read into the current one."""
+
+    entry: _Entry
+    """The released schema itself, as written."""
+    reader: _Entry
+    """The current schema it resolves into (the released one if the record was since removed)."""
+
+
+RELEASED_DIR = "released"
+"""The subdirectory of a schema directory holding released snapshots, ``vN/`` each."""
+
+_RELEASE = re.compile(r"v(\d+)")
 
 
 def _avsc_files(directory: Traversable) -> list[Traversable]:
@@ -138,8 +162,32 @@ def _avsc_files(directory: Traversable) -> list[Traversable]:
     return sorted(files, key=lambda f: f.name)
 
 
+def _release_dirs(root: Traversable) -> list[Traversable]:
+    """The released snapshots ``released/vN/`` under ``root``, oldest first; none if absent."""
+    try:
+        released = root.joinpath(RELEASED_DIR)
+        if not released.is_dir():
+            return []
+        found = [d for d in released.iterdir() if _RELEASE.fullmatch(d.name) and d.is_dir()]
+    except OSError as exc:
+        raise SchemaError(f"cannot list released schemas in {root}: {exc.strerror}") from exc
+    return sorted(found, key=lambda d: int(d.name[1:]))
+
+
+def _aliases(top: Mapping[str, Any]) -> tuple[str, ...]:
+    namespace = top["name"].rpartition(".")[0]
+    return tuple(
+        a if "." in a or not namespace else f"{namespace}.{a}" for a in top.get("aliases", ())
+    )
+
+
 class SchemaCatalogue:
-    """Every top-level record schema of one directory, by fullname and by fingerprint.
+    """Every top-level record schema of one directory, by fullname and by fingerprint, and
+    every released version of them (``released/vN/``) by fingerprint.
+
+    ``encode`` writes a record's current schema; ``decode`` reads bytes of the current schema
+    or of any released version, resolving an older version into the current one. A version that
+    did not change shares its fingerprint with the current schema and is the same entry.
 
     Loading raises SchemaError naming the offending file. Instances are immutable after
     construction and safe to share between threads.
@@ -155,34 +203,61 @@ class SchemaCatalogue:
         self.directory = root
         self._entries: dict[str, _Entry] = {}
         self._by_fp: dict[bytes, _Entry] = {}
-        self._load(root)
+        self._writers: dict[bytes, _Writer] = {}
+        for entry in self._read(root, ""):
+            self._add(entry)
+        releases = _release_dirs(root)
+        for release in releases:
+            self._add_release(release)
+        self.releases: tuple[str, ...] = tuple(r.name for r in releases)
+        """The released snapshots loaded (``v1``, ...), oldest first."""
 
-    def _load(self, root: Traversable) -> None:
+    def _read(self, directory: Traversable, prefix: str) -> list[_Entry]:
+        """The top-level records of one directory (``prefix`` names it in errors)."""
         defs: dict[str, Any] = {}
         tops: list[tuple[str, Any]] = []
         try:
-            files = _avsc_files(root)
+            files = _avsc_files(directory)
         except OSError as exc:
-            raise SchemaError(f"cannot list schema directory {root}: {exc.strerror}") from exc
+            raise SchemaError(f"cannot list schema directory {directory}: {exc.strerror}") from exc
         for file in files:
+            name = f"{prefix}{file.name}"
             try:
                 raw = json.loads(file.read_text(encoding="utf-8"))
                 dups: list[str] = []
                 top = _qualify(raw, "", defs, dups)
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise SchemaError(f"schema file {file.name} is unreadable: {exc!r}") from exc
+                raise SchemaError(f"schema file {name} is unreadable: {exc!r}") from exc
             except SchemaError as exc:
-                raise SchemaError(f"schema file {file.name}: {exc}") from exc
+                raise SchemaError(f"schema file {name}: {exc}") from exc
             if dups:
-                raise SchemaError(
-                    f"schema file {file.name} redefines {', '.join(dups)} differently"
-                )
-            tops.append((file.name, top))
-        for source, top in tops:
-            if isinstance(top, dict) and top.get("type") in ("record", "error"):
-                self._add(source, top, defs)
+                raise SchemaError(f"schema file {name} redefines {', '.join(dups)} differently")
+            tops.append((name, top))
+        return [
+            self._build(source, top, defs)
+            for source, top in tops
+            if isinstance(top, dict) and top.get("type") in ("record", "error")
+        ]
 
-    def _add(self, source: str, top: dict[str, Any], defs: Mapping[str, Any]) -> None:
+    def _add_release(self, release: Traversable) -> None:
+        """Register the records of one released snapshot that differ from every known version."""
+        for entry in self._read(release, f"{RELEASED_DIR}/{release.name}/"):
+            if entry.fingerprint in self._by_fp or entry.fingerprint in self._writers:
+                continue  # unchanged since that version: one schema, one fingerprint
+            self._writers[entry.fingerprint] = _Writer(entry, self._reader_for(entry))
+
+    def _reader_for(self, writer: _Entry) -> _Entry:
+        """The current record that reads ``writer``'s data: same fullname, or one that names it
+        as an alias (a renamed record); the writer itself if the record was removed."""
+        current = self._entries.get(writer.fullname)
+        if current is not None:
+            return current
+        for entry in self._entries.values():
+            if writer.fullname in entry.aliases:
+                return entry
+        return writer
+
+    def _build(self, source: str, top: dict[str, Any], defs: Mapping[str, Any]) -> _Entry:
         try:
             full = _inline(top, defs, set())
             parsed = parse_schema(full, {})
@@ -197,7 +272,10 @@ class SchemaCatalogue:
             raise SchemaError(f"schema file {source} is not a valid Avro schema: {exc}") from exc
         # fastavro returns the CRC-64-AVRO as hex of its little-endian bytes: the wire order.
         fp = bytes.fromhex(_fastavro_fingerprint(canonical, "CRC-64-AVRO"))
-        entry = _Entry(top["name"], parsed, parsed_raw, canonical, fp, source)
+        return _Entry(top["name"], parsed, parsed_raw, canonical, fp, source, _aliases(top))
+
+    def _add(self, entry: _Entry) -> None:
+        source, fp = entry.source, entry.fingerprint
         if entry.fullname in self._entries:
             other = self._entries[entry.fullname].source
             raise SchemaError(f"schema files {other} and {source} both define {entry.fullname}")
@@ -231,11 +309,23 @@ class SchemaCatalogue:
         return self._entry(fullname).canonical_form
 
     def by_fingerprint(self, fp: bytes) -> str:
-        """Return the fullname whose fingerprint is ``fp``; UnknownSchemaError if none."""
-        entry = self._by_fp.get(bytes(fp))
-        if entry is None:
-            raise UnknownSchemaError(f"unknown schema fingerprint {bytes(fp).hex()}")
-        return entry.fullname
+        """Return the fullname that bytes with fingerprint ``fp`` decode as: the record's, for
+        its current schema or a released version of it; UnknownSchemaError if none."""
+        return self._resolve(bytes(fp))[1].fullname
+
+    def is_current(self, fp: bytes) -> bool:
+        """Whether ``fp`` is the fingerprint of a current schema (not only of a released one)."""
+        return bytes(fp) in self._by_fp
+
+    def _resolve(self, fp: bytes) -> tuple[_Entry, _Entry]:
+        """(writer, reader) entries for fingerprint ``fp``; UnknownSchemaError if none."""
+        entry = self._by_fp.get(fp)
+        if entry is not None:
+            return entry, entry
+        writer = self._writers.get(fp)
+        if writer is not None:
+            return writer.entry, writer.reader
+        raise UnknownSchemaError(f"unknown schema fingerprint {fp.hex()}")
 
     def encode(self, fullname: str, record: Mapping[str, Any]) -> bytes:
         """Return the single-object encoding of ``record`` under ``fullname``.
@@ -257,27 +347,34 @@ class SchemaCatalogue:
     def decode(self, data: bytes, *, logical_types: bool = True) -> tuple[str, dict[str, Any]]:
         """Return (fullname, record) of single-object-encoded ``data``, consuming every byte.
 
+        Bytes written with a released, older version of a record (its fingerprint) are read
+        into the record's current schema by Avro schema resolution: the record comes back with
+        the current fields, those added since set to their defaults, under the current fullname.
+
         With ``logical_types=False`` logical values come back as their underlying type (e.g.
         timestamp-micros as int), which is exact and never fails on out-of-range values.
         Raises DecodeError (UnknownSchemaError for an unknown fingerprint).
         """
         if len(data) < HEADER_SIZE or data[:2] != MAGIC:
             raise DecodeError("not single-object encoded: missing the C3 01 marker or fingerprint")
-        fp = bytes(data[2:HEADER_SIZE])
-        entry = self._by_fp.get(fp)
-        if entry is None:
-            raise UnknownSchemaError(f"unknown schema fingerprint {fp.hex()}")
+        writer, reader = self._resolve(bytes(data[2:HEADER_SIZE]))
         buf = io.BytesIO(data)
         buf.seek(HEADER_SIZE)
-        schema = entry.parsed if logical_types else entry.parsed_raw
+        if logical_types:
+            writer_schema, reader_schema = writer.parsed, reader.parsed
+        else:
+            writer_schema, reader_schema = writer.parsed_raw, reader.parsed_raw
+        where = reader.fullname if writer is reader else f"{reader.fullname} ({writer.source})"
         try:
-            record = schemaless_reader(buf, schema, None)
+            record = schemaless_reader(
+                buf, writer_schema, None if writer is reader else reader_schema
+            )
         except Exception as exc:  # EOFError, UnicodeDecodeError, OverflowError, ...
-            raise DecodeError(f"malformed Avro body for {entry.fullname}: {exc!r}") from exc
+            raise DecodeError(f"malformed Avro body for {where}: {exc!r}") from exc
         extra = len(data) - buf.tell()
         if extra:
-            raise DecodeError(f"malformed Avro body for {entry.fullname}: {extra} trailing bytes")
-        return entry.fullname, record
+            raise DecodeError(f"malformed Avro body for {where}: {extra} trailing bytes")
+        return reader.fullname, record
 
 
 @functools.cache

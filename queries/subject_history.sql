@@ -78,7 +78,7 @@ FROM
         'data_handling' AS family,
         toString(event_type) AS event_type,
         toString(service_id) AS service_id,
-        coalesce(request_id, dataset_id, reference, '') AS ref,
+        coalesce(request_id, dataset_id, reference, agreement_id, '') AS ref,
         multiIf(
             event_type = 'personal_information_request',
             concat(
@@ -91,6 +91,11 @@ FROM
             concat(
                 'identity ', if(ifNull(verified, false), 'verified', 'not verified'),
                 ' by ', ifNull(method, '?')
+            ),
+            event_type = 'agreement_acceptance',
+            concat(
+                'accepted ', ifNull(agreement_id, '?'), ' version ', ifNull(agreement_version, '?'),
+                ' via ', ifNull(channel, '?')
             ),
             concat(toString(event_type), ifNull(concat(': ', scope), ''))
         ) AS summary,

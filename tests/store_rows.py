@@ -292,6 +292,19 @@ def legal_hold(**kw: Any) -> Row:
     return _data_handling("legal_hold", at, fields, kw)
 
 
+def agreement_acceptance(**kw: Any) -> Row:
+    """An agreement_acceptance row: subj-1 accepted user-terms 1.0 in the app at occurred_at."""
+    at = kw.get("occurred_at", ts("2026-03-01 09:00"))
+    fields: Row = {
+        "subject": "subj-1",
+        "agreement_id": "user-terms",
+        "agreement_version": "1.0",
+        "accepted_at": at,
+        "channel": "app",
+    }
+    return _data_handling("agreement_acceptance", at, fields, kw)
+
+
 def batch(**kw: Any) -> Row:
     """A batches row of producer-1, sequence 0, ten events."""
     sequence = kw.get("sequence", 0)

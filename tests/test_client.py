@@ -25,6 +25,7 @@ from producers import (
 from producers.batch import SignedBatch
 from producers.codec import default_catalogue
 from producers.events import (
+    AgreementAcceptance,
     AnnotationQualityCheck,
     AuditEvent,
     AuthorityDisclosure,
@@ -172,6 +173,14 @@ ONE_OF_EACH: list[AuditEvent] = [
         requested_by="CAC",
         occurred_at=T,
     ),
+    AgreementAcceptance(
+        subject="s1",
+        agreement_id="user-terms",
+        agreement_version="4.3",
+        accepted_at=T - timedelta(seconds=5),
+        channel="web",
+        occurred_at=T,
+    ),
 ]
 
 
@@ -241,6 +250,31 @@ def test_invalid_events_are_refused_with_a_clear_message() -> None:
         reason="r",
     )
     assert purge.cutoff == datetime(2026, 1, 1, 0, tzinfo=UTC)
+
+
+def test_an_agreement_acceptance_names_its_subject(tmp_path: Path) -> None:
+    fields: dict[str, Any] = {
+        "agreement_id": "user-terms",
+        "agreement_version": "4.3",
+        "accepted_at": T,
+        "channel": "app",
+    }
+    with pytest.raises(EventValidationError, match="needs its subject"):
+        build_event(AgreementAcceptance, **fields)
+    with pytest.raises(EventValidationError, match="agreement_version"):
+        build_event(AgreementAcceptance, subject="s1", **{**fields, "agreement_version": ""})
+    log = EmbeddedLog(tmp_path / "bus.sqlite3")
+    with make_client(log, SigningKey.generate()) as audit:
+        event = build_event(AgreementAcceptance, subject="s1", **fields)
+        assert audit.agreement_acceptance(event) == event.event_id
+        with pytest.raises(EventValidationError, match="expected a AgreementAcceptance"):
+            audit.agreement_acceptance(ONE_OF_EACH[0])  # type: ignore[arg-type]
+    [batch] = read_batches(log)
+    _, record = default_catalogue().decode(batch.events[0])
+    assert record["head"]["event_type"] == "agreement_acceptance"
+    assert record["subject"] == "s1"
+    assert record["agreement_acceptance"]["accepted_at"] == T
+    assert record["identity_verification"] is None
 
 
 def read_batches(log: EmbeddedLog) -> list[SignedBatch]:

@@ -179,9 +179,10 @@ def test_storage_changes_go_to_the_local_tables() -> None:
             continue  # a column changes both the local table and the Distributed one over it
         assert re.match(rf"ALTER TABLE audit\.\w+_local{ON_CLUSTER} ", sql), sql
     columns = [s.split(" ADD COLUMN ")[0] for s in alters if " ADD COLUMN " in s]
-    # six legal-hold columns (0003) and hold_keys (0004), on both tables
-    assert columns.count(f"ALTER TABLE audit.data_handling_local{ON_CLUSTER}") == 7
-    assert columns.count(f"ALTER TABLE audit.data_handling{ON_CLUSTER}") == 7
+    # six legal-hold columns (0003), hold_keys (0004) and four agreement-acceptance columns
+    # (0006), on both tables
+    assert columns.count(f"ALTER TABLE audit.data_handling_local{ON_CLUSTER}") == 11
+    assert columns.count(f"ALTER TABLE audit.data_handling{ON_CLUSTER}") == 11
     indexed = {s.split()[2] for s in alters if "ADD INDEX IF NOT EXISTS subject_idx" in s}
     assert indexed == {
         f"audit.{t}_local"

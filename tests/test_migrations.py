@@ -35,8 +35,18 @@ from consumers.store.migrations import (
     validate,
 )
 from consumers.store.migrations.m0001_initial import forwards as initial_forwards
+from consumers.store.migrations.m0006_agreement_acceptance import (
+    backwards as agreement_acceptance_backwards,
+)
 from consumers.store.retention import TTL_COLUMNS, RetentionError, RetentionPolicy, ttl_clause
-from consumers.store.tables import ALL_TABLES, GENERATIONS, SCHEMA_MIGRATIONS, Table
+from consumers.store.tables import (
+    AGREEMENT_ACCEPTANCE_COLUMNS,
+    ALL_TABLES,
+    DATA_HANDLING,
+    GENERATIONS,
+    SCHEMA_MIGRATIONS,
+    Table,
+)
 from tests.store_contract import rows as contract_rows
 
 FLOOR_MESSAGE = (
@@ -229,6 +239,38 @@ def test_an_old_store_is_brought_up_to_date(store: Store) -> None:
     assert [m.number for m in rest.migrations] == list(range(2, LATEST + 1))
     assert [v for v, _ in recorded(store, ctx.database)] == list(range(1, LATEST + 1))
     assert indexes(store, ctx.database) == SUBJECT_INDEXES
+    assert migrate(store, ctx).up_to_date
+
+
+@pytest.mark.chdb
+def test_the_agreement_acceptance_columns_reach_a_store_made_before_them(store: Store) -> None:
+    """Migration 0006 on a ``data_handling`` without the columns: they are appended in the
+    order ``tables.py`` gives them, empty on the rows already there."""
+    ctx = fresh()
+    migrate(store, ctx, target=5)
+    for sql in agreement_acceptance_backwards(ctx):  # the table as migration 0005 left it
+        store.command(sql)
+    added = [name for name, _ in AGREEMENT_ACCEPTANCE_COLUMNS]
+    old_columns = [n for n in DATA_HANDLING.column_names if n not in added]
+    describe = f"SELECT name FROM system.columns WHERE database = '{ctx.database}' AND table = "
+    describe += "'data_handling' ORDER BY position"
+    assert [r[0] for r in store.query(describe).rows] == old_columns
+    event_id = uuid.uuid4()
+    store.command(
+        f"INSERT INTO {ctx.database}.data_handling (event_id, occurred_at, service_id, "
+        f"producer_id, event_type, subject, method, verified) VALUES ('{event_id}', "
+        "'2026-03-01 09:00:00', 'svc', 'svc-1', 'identity_verification', 's', 'other', true)"
+    )
+
+    report = migrate(store, ctx)
+    assert [m.label for m in report.migrations] == ["0006_agreement_acceptance"]
+    assert report.migrations[0].statements == tuple(
+        f"ALTER TABLE {ctx.database}.data_handling ADD COLUMN IF NOT EXISTS `{name}` {ctype}"
+        for name, ctype in AGREEMENT_ACCEPTANCE_COLUMNS
+    )
+    assert [r[0] for r in store.query(describe).rows] == list(DATA_HANDLING.column_names)
+    rows = store.query(f"SELECT {', '.join(added)} FROM {ctx.database}.data_handling").rows
+    assert rows == [(None, None, None, None)]
     assert migrate(store, ctx).up_to_date
 
 

@@ -34,6 +34,7 @@ from consumers.store.tables import (
     USER_SANCTIONS,
 )
 from tests.store_rows import (
+    agreement_acceptance,
     annotation_check,
     batch,
     complaint,
@@ -83,6 +84,7 @@ EXTRAS = (
     "time_to_feedback",
     "rectifications_open",
     "sanction_history",
+    "agreement_in_force",
 )
 
 DOMAIN_ANSWERS = {
@@ -92,6 +94,7 @@ DOMAIN_ANSWERS = {
     "Art. 4: which model version answered a given request": "model_version_for_request",
     "Art. 7: provenance of every data set behind a model version": "training_data_provenance",
     "Art. 8: annotation quality per model version": "annotation_quality",
+    "Art. 9: which agreement a subject had accepted at a given time": "agreement_in_force",
     "Art. 10: usage by minor-mode sessions": "minor_mode_usage",
     "Art. 11: open and late personal-information requests": "personal_information_requests_open",
     "Art. 11: proof that a deleted subject's data can no longer be read": "subject_erasure",
@@ -113,9 +116,6 @@ DOMAIN_ANSWERS = {
 query that answers it. The query's ``-- articles:`` header must name the article."""
 
 DOMAIN_NOT_A_QUERY = {
-    "Art. 9: which agreement a subject had accepted at a given time": (
-        "no event family records a service-agreement version or its acceptance"
-    ),
     "Art. 19: an export bundle that the inspector can verify offline, and a readable report": (
         "the export bundle and its report, not a query"
     ),
@@ -139,6 +139,7 @@ PER_EVENT = (
     "legal_holds_in_force",
     "safety_evaluations",
     "training_data_provenance",
+    "agreement_in_force",
 )
 """Queries whose rows are each about one event: they carry its ``event_id`` (a UUID), so that an
 export can select "the events of a named query" (``SELECT toUUID(event_id) FROM (<query>)``)."""
@@ -512,6 +513,7 @@ def _populate(store: Any) -> None:
             safety_evaluation(model_name="x"),
             identity_verification(subject="x"),
             legal_hold(hold_target="x"),
+            agreement_acceptance(subject="x", agreement_id="x"),
         ],
     )
     insert(store, BATCHES, [batch()])
@@ -678,6 +680,21 @@ def test_subject_history(store: Any) -> None:
     ]
     assert [r["event_id"] for r in rows] == [
         str(x["event_id"]) for x in (idv, gen, case, cmp, sanc, pir)
+    ]
+
+
+@pytest.mark.chdb
+def test_subject_history_shows_agreement_acceptances(store: Any) -> None:
+    acc = agreement_acceptance(subject="subj-h", agreement_version="2.1", channel="web")
+    insert(store, DATA_HANDLING, [acc, agreement_acceptance(subject="someone-else")])
+    rows = run(store, "subject_history", subject="subj-h")
+    assert [(r["event_type"], r["ref"], r["summary"], r["event_id"]) for r in rows] == [
+        (
+            "agreement_acceptance",
+            "user-terms",
+            "accepted user-terms version 2.1 via web",
+            str(acc["event_id"]),
+        )
     ]
 
 
@@ -926,6 +943,92 @@ def test_sanctions_in_force(store: Any) -> None:
     ]
     only_a = run(store, "sanctions_in_force", at="2026-03-06", subject="subj-a")
     assert [r["sanction_id"] for r in only_a] == ["s1"]
+
+
+@pytest.mark.chdb
+def test_agreement_in_force(store: Any) -> None:
+    def accepted(subject: str, version: str, at: str, **kw: Any) -> dict[str, Any]:
+        return agreement_acceptance(
+            subject=subject, agreement_version=version, occurred_at=ts(at), **kw
+        )
+
+    a1 = accepted("subj-a", "1.0", "2026-03-01 09:00")
+    a2 = accepted("subj-a", "1.1", "2026-03-15 10:00", channel="web")
+    a3 = accepted("subj-a", "2.0", "2026-04-01 08:00")  # after `at`: not yet in force
+    privacy = accepted("subj-a", "3", "2026-03-02 09:00", agreement_id="privacy-policy")
+    b1 = accepted("subj-b", "1.0", "2026-03-20 12:00", channel="api")
+    late = accepted("subj-c", "1.1", "2026-03-25 00:00")  # accepted only after `at` below
+    # recorded after `at`, but accepted before it: accepted_at is what counts
+    backdated = accepted("subj-d", "1.0", "2026-03-28 00:00", accepted_at=ts("2026-03-05 07:00"))
+    other_kinds = [identity_verification(subject="subj-a"), legal_hold(hold_target="subj-a")]
+    insert(store, DATA_HANDLING, [a1, a2, a3, privacy, b1, late, backdated, *other_kinds])
+    # a retried insert of one event (before ReplacingMergeTree merges it) answers once
+    insert(store, DATA_HANDLING, [a2])
+
+    rows = run(store, "agreement_in_force", at="2026-03-20T12:00:00Z")
+    assert rows == [
+        {
+            "subject": "subj-a",
+            "agreement_id": "privacy-policy",
+            "agreement_version": "3",
+            "accepted_at": out("2026-03-02 09:00"),
+            "channel": "app",
+            "service_id": "svc-chat",
+            "event_id": str(privacy["event_id"]),
+        },
+        {
+            "subject": "subj-a",
+            "agreement_id": "user-terms",
+            "agreement_version": "1.1",
+            "accepted_at": out("2026-03-15 10:00"),
+            "channel": "web",
+            "service_id": "svc-chat",
+            "event_id": str(a2["event_id"]),
+        },
+        {
+            "subject": "subj-b",
+            "agreement_id": "user-terms",
+            "agreement_version": "1.0",
+            "accepted_at": out("2026-03-20 12:00"),  # at `at` exactly: in force
+            "channel": "api",
+            "service_id": "svc-chat",
+            "event_id": str(b1["event_id"]),
+        },
+        {
+            "subject": "subj-d",
+            "agreement_id": "user-terms",
+            "agreement_version": "1.0",
+            "accepted_at": out("2026-03-05 07:00"),
+            "channel": "app",
+            "service_id": "svc-chat",
+            "event_id": str(backdated["event_id"]),
+        },
+    ]
+
+    def versions(**params: str) -> list[tuple[str, str, str]]:
+        return [
+            (r["subject"], r["agreement_id"], r["agreement_version"])
+            for r in run(store, "agreement_in_force", **params)
+        ]
+
+    # one subject, one agreement
+    only_a = versions(at="2026-03-20", subject="subj-a", agreement_id="user-terms")
+    assert only_a == [("subj-a", "user-terms", "1.1")]
+    # a microsecond before the 1.1 acceptance, 1.0 was in force
+    assert versions(at="2026-03-15T09:59:59.999999Z", subject="subj-a") == [
+        ("subj-a", "privacy-policy", "3"),
+        ("subj-a", "user-terms", "1.0"),
+    ]
+    # before anything was accepted, and for a subject that never accepted: no row
+    assert versions(at="2026-02-28") == []
+    assert versions(at="2026-03-20", subject="subj-nobody") == []
+    # later, the later acceptances are in force
+    assert versions(at="2026-04-02", agreement_id="user-terms") == [
+        ("subj-a", "user-terms", "2.0"),
+        ("subj-b", "user-terms", "1.0"),
+        ("subj-c", "user-terms", "1.1"),
+        ("subj-d", "user-terms", "1.0"),
+    ]
 
 
 @pytest.mark.chdb

@@ -18,6 +18,7 @@ from consumers.simulation import (
 )
 from producers.codec import default_catalogue
 from producers.events import (
+    AgreementAcceptance,
     AuditEvent,
     Complaint,
     Generation,
@@ -224,6 +225,46 @@ def test_training_data_with_personal_information_has_consent(events: Emitted) ->
     assert {i.source_kind.value for i in intakes} >= {"public_web", "licensed", "synthetic"}
 
 
+def test_every_user_accepts_the_agreement_in_force_before_generating(
+    plan: SimulationPlan, events: Emitted
+) -> None:
+    """Art. 9: before a subject's first generation, and before their first one after the new
+    version is published, the subject accepts the version then in force."""
+    initial, update = PROVIDER.agreement_versions
+    published = plan.start + timedelta(days=plan.agreement_update_day)
+    accepted: dict[str, str] = {}  # subject -> version accepted so far
+    seen_after_update: set[str] = set()
+    renewed = 0
+    for _, event in events:
+        if isinstance(event, AgreementAcceptance):
+            assert event.agreement_id == PROVIDER.agreement_id
+            assert event.accepted_at == event.occurred_at
+            assert event.channel in ("app", "web")
+            expected = update if event.accepted_at >= published else initial
+            assert event.agreement_version == expected
+            assert accepted.get(event.subject) != expected, "accepted the same version twice"
+            renewed += event.subject in accepted
+            accepted[event.subject] = expected
+        elif isinstance(event, Generation):
+            in_force = update if event.occurred_at >= published else initial
+            assert accepted.get(event.subject) == in_force, event.request_id
+            if event.occurred_at >= published:
+                seen_after_update.add(event.subject)
+    generating = {e.subject for _, e in events if isinstance(e, Generation)}
+    assert set(accepted) == generating
+    assert renewed  # some users were back after the update
+    assert {accepted[s] for s in seen_after_update} == {update}
+    assert {v for s, v in accepted.items() if s not in seen_after_update} == {initial}
+
+
+def test_no_new_agreement_version_when_the_update_is_after_the_period() -> None:
+    plan = SimulationPlan.small(seed=3, agreement_update_day=30, generations=200)
+    events, summary = collect(plan)
+    acceptances = _of(events, AgreementAcceptance)
+    assert {a.agreement_version for a in acceptances} == {PROVIDER.agreement_versions[0]}
+    assert len(acceptances) == summary.active_subjects
+
+
 def test_every_event_encodes(events: Emitted) -> None:
     catalogue = default_catalogue()
     for _, event in events:
@@ -238,6 +279,8 @@ def test_plan_rejects_bad_values() -> None:
         SimulationPlan(flag_rate=1.5)
     with pytest.raises(ValueError, match="thresholds"):
         SimulationPlan(sanction_thresholds=(4, 2, 6, 9))
+    with pytest.raises(ValueError, match="agreement_update_day"):
+        SimulationPlan(agreement_update_day=-1)
 
 
 def test_scaled_plan_keeps_rates() -> None:

@@ -68,6 +68,11 @@ class ProviderProfile:
     name: str
     code: str
     services: tuple[Service, ...]
+    agreement_id: str = "user-agreement"
+    """The service agreement (用户协议) every user accepts before using any service (Art. 9)."""
+    agreement_versions: tuple[str, str] = ("4.2", "4.3")
+    """The agreement's version in force when the period starts, and the one published during it
+    (on ``SimulationPlan.agreement_update_day``)."""
 
     @property
     def models(self) -> tuple[ModelVersion, ...]:

@@ -32,6 +32,8 @@ class User:
     """Verifies a real identity at first use (Draft 9): only that and how is recorded."""
     flag_probability: float
     seen: bool = False
+    agreement_version: str | None = None
+    """The version of the service agreement the user last accepted; None before sign-up."""
     suspended_until: datetime | None = None
     terminated: bool = False
     deleted: bool = False

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from consumers.simulation.agreements import Agreements
 from consumers.simulation.catalogue import PROVIDER, ProviderProfile
 from consumers.simulation.governance import Governance
 from consumers.simulation.moderation import Moderation
@@ -63,6 +64,9 @@ class SimulationPlan:
     minor_share: float = 0.04
     verification_share: float = 0.6
     """Share of users who verify their identity at first use."""
+    agreement_update_day: int = 15
+    """Day of the period on which the provider publishes a new version of its service agreement;
+    users accept it at their next visit (Art. 9). At or after ``days``: no new version."""
     risky_share: float = 0.02
     """Share of accounts that misuse the service; they draw most moderation actions."""
     risky_multiplier: float = 12.0
@@ -117,6 +121,8 @@ class SimulationPlan:
         self.start = self.start.astimezone(UTC)
         if self.users < 1 or self.generations < 0 or self.days < 1:
             raise ValueError("a plan needs at least one user and one day, and generations >= 0")
+        if self.agreement_update_day < 0:
+            raise ValueError("SimulationPlan.agreement_update_day must not be negative")
         if len(self.sanction_thresholds) != 4 or list(self.sanction_thresholds) != sorted(
             self.sanction_thresholds
         ):
@@ -216,7 +222,8 @@ def simulate(
     sanctions = Sanctions(rt, profile)
     moderation = Moderation(rt, sanctions)
     requests = Requests(rt)
-    traffic = Traffic(rt, profile, population, moderation, requests)
+    agreements = Agreements(rt, profile)
+    traffic = Traffic(rt, profile, population, moderation, requests, agreements)
 
     Governance(rt, profile).schedule()
     backlog_models = [m for s in profile.services if s.minor_mode for m in s.models]

@@ -4,6 +4,8 @@ Request times follow a Beijing-time daily rhythm (quiet before dawn, busy in the
 busier weekends. Each generation picks a user by activity, a service (mostly the user's home),
 a model and a channel; records digests of a synthetic prompt and output, token counts or output
 bytes, labels and latency; and may start a moderation case, a patrol finding or a complaint.
+A user's first request is preceded by accepting the service agreement (and, for some, verifying
+their identity); the first request after a new agreement version is preceded by accepting it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from consumers.simulation.agreements import Agreements
 from consumers.simulation.catalogue import ModelVersion, ProviderProfile, Service
 from consumers.simulation.moderation import Moderation, Triage
 from consumers.simulation.population import Population, User
@@ -101,8 +104,10 @@ class Traffic:
         population: Population,
         moderation: Moderation,
         requests: Requests,
+        agreements: Agreements,
     ) -> None:
         self._rt = rt
+        self._agreements = agreements
         self._profile = profile
         self._population = population
         self._moderation = moderation
@@ -155,6 +160,8 @@ class Traffic:
             route = self._routes[service.service_id]
         model = rng.choices(route.models, cum_weights=route.model_weights)[0]
         channel = rng.choices(route.channels, cum_weights=route.channel_weights)[0]
+        # No generation without the agreement in force: at sign-up, and after a new version.
+        self._agreements.before_request(route.service.service_id, user, channel, when)
         if not user.seen:
             user.seen = True
             if user.verifies:

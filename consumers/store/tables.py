@@ -203,6 +203,15 @@ LEGAL_HOLD_COLUMNS = (
     ("requested_by", NSTR),
 )
 
+AGREEMENT_ACCEPTANCE_COLUMNS = (
+    ("agreement_id", NSTR),
+    ("agreement_version", NSTR),
+    ("accepted_at", NTS),
+    ("channel", NSTR),
+)
+"""The agreement_acceptance detail (Art. 9): which version of which service agreement the
+subject accepted, when, and where (app, web, api). Added by migration 0006."""
+
 DATA_HANDLING = Table(
     "data_handling",
     (
@@ -253,6 +262,8 @@ DATA_HANDLING = Table(
         # legal_hold (added by migration 0003)
         *LEGAL_HOLD_COLUMNS,
         HOLD_KEYS,
+        # agreement_acceptance (added by migration 0006)
+        *AGREEMENT_ACCEPTANCE_COLUMNS,
     ),
     order_by="event_id",
     partition_by=MONTHLY,

@@ -10,6 +10,7 @@ from producers.events.base import (
     uuid7,
 )
 from producers.events.data_handling import (
+    AgreementAcceptance,
     AnnotationQualityCheck,
     AuthorityDisclosure,
     DataHandlingEvent,
@@ -58,6 +59,7 @@ EVENT_KINDS: dict[str, type[AuditEvent]] = {
         RetentionPurge,
         AuthorityDisclosure,
         LegalHold,
+        AgreementAcceptance,
     )
 }
 """Every event kind by its ``head.event_type``."""
@@ -73,6 +75,7 @@ __all__ = [
     "EVENT_KINDS",
     "FAMILY_SCHEMAS",
     "SCHEMA_VERSION",
+    "AgreementAcceptance",
     "AnnotationQualityCheck",
     "AuditEvent",
     "AuthorityDisclosure",

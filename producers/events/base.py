@@ -12,8 +12,11 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from producers.taxonomy import check_risk_code
 
-SCHEMA_VERSION = 1
-"""The version of the event schemas this library writes (``head.schema_version``)."""
+SCHEMA_VERSION = 2
+"""The version of the event schemas this library writes (``head.schema_version``).
+
+Version 1 is the released snapshot ``schemas/released/v1/``; version 2 adds the
+``agreement_acceptance`` data-handling kind. Data written with version 1 still decodes."""
 
 
 def uuid7() -> uuid.UUID:

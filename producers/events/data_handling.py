@@ -1,5 +1,6 @@
 """Data handling: personal-information requests, training data, annotation, safety evaluations,
-identity verification, retention purges and disclosures to an authority (Art. 7, 8, 11, 19).
+identity verification, retention purges, disclosures to an authority, legal holds and
+acceptances of the service agreement (Art. 7, 8, 9, 11, 19).
 
 All are written as ``aigc.audit.DataHandling`` with exactly one detail field set, the one named
 after the event type.
@@ -23,6 +24,7 @@ DETAIL_FIELDS = (
     "retention_purge",
     "authority_disclosure",
     "legal_hold",
+    "agreement_acceptance",
 )
 
 Rate = float
@@ -269,4 +271,33 @@ class LegalHold(DataHandlingEvent):
     def _subject(self) -> LegalHold:
         if self.hold_scope is HoldScope.SUBJECT and self.subject not in (None, self.hold_target):
             raise ValueError("a hold on a subject names that subject as its target")
+        return self
+
+
+class AgreementAcceptance(DataHandlingEvent):
+    """A subject accepted a version of the service agreement (Art. 9, Draft 5).
+
+    The provider is the personal-information handler and must have a service agreement with
+    each user; this records which version a subject accepted, when and where, so that the
+    agreement in force for a subject at any time can be shown. Emit it at sign-up and again
+    whenever the subject accepts a new version.
+
+    Example::
+
+        AgreementAcceptance(subject=subject, agreement_id="user-agreement",
+                            agreement_version="4.3", accepted_at=now, channel="app")
+    """
+
+    EVENT_TYPE: ClassVar[str] = "agreement_acceptance"
+
+    agreement_id: Identifier
+    agreement_version: Identifier
+    accepted_at: UtcTime
+    channel: Identifier
+    """Where the subject accepted it: ``app``, ``web``, ``api``, ..."""
+
+    @model_validator(mode="after")
+    def _subject(self) -> AgreementAcceptance:
+        if self.subject is None:
+            raise ValueError("an agreement acceptance needs its subject")
         return self
