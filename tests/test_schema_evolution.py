@@ -290,3 +290,23 @@ def test_v1_events_on_the_bus_are_materialised(harness: Any) -> None:
     assert [(r["agreement_id"], r["agreement_version"], r["channel"]) for r in rows] == [
         ("user-agreement", "4.3", "app")
     ]
+
+    # Both versions verify in an export bundle, the old one through the released schemas the
+    # bundle carries, and both verify in the store.
+    from consumers.bundle_verification import verify_bundle
+    from consumers.export import export_bundle
+    from consumers.selection import Selection
+    from consumers.store_verification import verify_store
+    from producers.signing import load_public_key
+
+    root = load_public_key(h.settings.root_public_key_path)
+    store = h.deployment.store()
+    bundle = h.settings.data_dir.parent / "bundle"
+    export_bundle(
+        store, Selection(), bundle, export_key=h.deployment.export_key(), exported_by="test"
+    )
+    assert (bundle / "schemas" / "released" / "v1" / f"{DATA_HANDLING}.avsc").is_file()
+    verified = verify_bundle(bundle, root)
+    assert verified.ok, [c for c in verified.checks if not c.ok]
+    assert verified.counts["events"] == 2
+    assert verify_store(store, root).ok
