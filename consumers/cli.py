@@ -309,18 +309,12 @@ def query_list() -> None:
 )
 def query_run(name: str, param: tuple[str, ...], fmt: str) -> None:
     """Run one named inspection query against the store."""
-    from consumers.query_pack import bind_params, get_query, run_query
+    from consumers.query_pack import bind_params, get_query, parse_param_args, run_query
 
     if fmt not in FORMATS:
         raise CliError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     query = get_query(name)
-    given: dict[str, str] = {}
-    for item in param:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CliError(f"--param {item!r} is not NAME=VALUE")
-        given[key.strip()] = value
-    values = bind_params(query, given)
+    values = bind_params(query, parse_param_args(param))
     with Deployment(settings()) as deployment:
         result = run_query(deployment.read_store(), query, values)
     if fmt == "table":

@@ -20,7 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from consumers.deployment import Deployment
 from consumers.errors import PlatformError
-from consumers.query_pack import bind_params, get_query
+from consumers.query_pack import bind_params, get_query, parse_param_args
 from consumers.selection import Selection
 from consumers.settings import Settings
 
@@ -63,12 +63,7 @@ def build_selection(
     query_name: str | None,
     params: tuple[str, ...],
 ) -> Selection:
-    given: dict[str, str] = {}
-    for item in params:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InspectionError(f"--param {item!r} is not NAME=VALUE")
-        given[key.strip()] = value
+    given = parse_param_args(params)
     if given and not query_name:
         raise InspectionError("--param needs --query: parameters belong to a named query")
     if query_name:

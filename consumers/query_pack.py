@@ -28,7 +28,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib.resources import files
@@ -273,6 +273,18 @@ def get_query(name: str, pack: Mapping[str, NamedQuery] | None = None) -> NamedQ
     else:
         hint = f"known queries: {', '.join(sorted(pack)) or '(none)'}"
     raise UnknownQueryError(f"unknown query {name!r}; {hint}")
+
+
+def parse_param_args(items: Iterable[str]) -> dict[str, str]:
+    """Command-line ``--param NAME=VALUE`` items as a dict (the value may contain ``=``);
+    QueryParamError for an item without a name or an ``=``."""
+    given: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise QueryParamError(f"--param {item!r} is not NAME=VALUE")
+        given[key.strip()] = value
+    return given
 
 
 def bind_params(query: NamedQuery, given: Mapping[str, object]) -> dict[str, object]:

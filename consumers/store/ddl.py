@@ -155,6 +155,33 @@ def alter_storage(table: Table, place: Placement, action: str) -> str:
     return f"ALTER TABLE {place.database}.{storage_name(table, place)}{on_cluster(place)} {action}"
 
 
+def alter_columns(table: Table, place: Placement, action: str) -> list[str]:
+    """``ALTER TABLE ... <action>`` of a column change: of the storage table, and on a cluster of
+    the Distributed table over it too, which needs the same columns to read them."""
+    statements = [alter_storage(table, place, action)]
+    if place.cluster:
+        statements.append(f"ALTER TABLE {place.database}.{table.name}{on_cluster(place)} {action}")
+    return statements
+
+
+def add_columns(table: Table, columns: Iterable[tuple[str, str]], place: Placement) -> list[str]:
+    """Add ``columns`` (name, type) to ``table`` if missing: the forwards of a column migration."""
+    return [
+        sql
+        for name, ctype in columns
+        for sql in alter_columns(table, place, f"ADD COLUMN IF NOT EXISTS `{name}` {ctype}")
+    ]
+
+
+def drop_columns(table: Table, columns: Iterable[tuple[str, str]], place: Placement) -> list[str]:
+    """Drop ``columns`` from ``table`` in reverse order: the backwards of :func:`add_columns`."""
+    return [
+        sql
+        for name, _ in reversed(list(columns))
+        for sql in alter_columns(table, place, f"DROP COLUMN IF EXISTS `{name}`")
+    ]
+
+
 def problems(place: Placement, statements: Iterable[str]) -> list[str]:
     """What is wrong with ``statements`` for ``place`` (empty if nothing): in a cluster each must
     carry ``ON CLUSTER '<name>'`` (a statement without it would change one node only); on one

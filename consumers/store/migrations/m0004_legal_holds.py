@@ -32,16 +32,7 @@ def _dictionary(ctx: MigrationContext) -> str:
 
 
 def _add_hold_keys(ctx: MigrationContext) -> list[str]:
-    name, ctype = HOLD_KEYS
-    action = f"ADD COLUMN IF NOT EXISTS `{name}` {ctype}"
-    statements = []
-    for table in _HELD:
-        statements.append(ddl.alter_storage(table, ctx, action))
-        if ctx.cluster:  # and the Distributed table over the local ones
-            statements.append(
-                f"ALTER TABLE {ctx.database}.{table.name}{ddl.on_cluster(ctx)} {action}"
-            )
-    return statements
+    return [sql for table in _HELD for sql in ddl.add_columns(table, [HOLD_KEYS], ctx)]
 
 
 def forwards(ctx: MigrationContext) -> list[str]:
