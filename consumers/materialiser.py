@@ -19,10 +19,11 @@ from consumers.chain import AcceptedBatch, ChainHead, ChainTracker
 from consumers.checkpoints.checkpointer import Checkpointer
 from consumers.errors import PlatformError
 from consumers.keyring import KeyRejected, Keyring
+from consumers.poll_write import PollWrite
 from consumers.rows import BusPosition, batch_rows, us_to_datetime
 from consumers.store.base import Store
 from consumers.store.retention import ACTIVE_HOLDS
-from consumers.store.tables import CHAIN_FINDINGS, KEYS, LEGAL_HOLDS, QUARANTINE
+from consumers.store.tables import CHAIN_FINDINGS, KEYS, QUARANTINE
 from consumers.verification import BatchVerifier, Verdict
 from producers.codec import SchemaCatalogue, default_catalogue
 from producers.signing import KeyRegistration
@@ -82,6 +83,7 @@ class Materialiser:
         self._chain = ChainTracker(self._load_heads(), self._accepted_batch)
         self._verifier = BatchVerifier(self._catalogue, self._keyring, self._chain)
         self._processed: dict[tuple[str, int], set[int]] = {}
+        self._poll = PollWrite()
 
     # -- start-up state, read back from the store ------------------------------------------
 
@@ -102,6 +104,9 @@ class Materialiser:
         return {p: ChainHead(int(s), bytes.fromhex(d)) for p, s, d in result.rows}
 
     def _accepted_batch(self, producer_id: str, sequence: int) -> AcceptedBatch | None:
+        pending = self._poll.accepted.get((producer_id, sequence))
+        if pending is not None:  # accepted earlier in this poll, not yet written
+            return pending
         result = self._store.query(
             f"SELECT hex(digest), topic, partition, offset FROM {self._db}.batches "
             "WHERE producer_id = {p:String} AND sequence = {s:UInt64} LIMIT 1",
@@ -141,6 +146,8 @@ class Materialiser:
             self._processed.clear()
             if self._checkpointer is not None:
                 self._checkpointer.forget()
+        write = PollWrite()
+        self._poll = write
         for index, message in enumerate(messages):
             if self._already_processed(message):
                 # Its rows and its chain step are already in the store (read back at start-up).
@@ -152,11 +159,12 @@ class Materialiser:
                 # read the registry to its end before calling the key unknown.
                 self._settle_keys(step)
                 verdict = self._verifier.verify(message)
-            self._settle(message, verdict, step)
+            self._settle(message, verdict, step, write)
             self._streak = 0 if verdict.accepted else self._streak + 1
             if 0 < self._quarantine_streak_limit <= self._streak:
                 # What was written is committed; then stop, as a bad deploy or a lost key would
                 # otherwise quarantine the whole stream without anyone looking.
+                self._write(write)
                 self._events.commit(_next_positions(messages[: index + 1]))
                 self.stats.add(step)
                 self.checkpoint(force=True)
@@ -166,12 +174,26 @@ class Materialiser:
                     "stopped: check the producers' keys and deployment, then start again"
                 )
         if messages:
+            self._write(write)
             if self._before_commit is not None:
                 self._before_commit()
             self._events.commit(_next_positions(messages))
         self.stats.add(step)
         self.checkpoint()
         return step
+
+    def _write(self, write: PollWrite) -> None:
+        """The poll's rows into the store, then its batches into the partition trees."""
+        write.flush(self._store)
+        self._poll = PollWrite()
+        if write.holds_changed:
+            # Retention consults the dictionary: a new hold must protect its rows now.
+            self._store.command(f"SYSTEM RELOAD DICTIONARY {self._db}.{ACTIVE_HOLDS}")
+        if self._checkpointer is not None:
+            for topic, partition, offset, digest in write.tree_leaves:
+                self._checkpointer.accepted(topic, partition, offset, digest)
+            for topic, partition, offset in write.settled:
+                self._checkpointer.settled(topic, partition, offset)
 
     def checkpoint(self, *, force: bool = False) -> int:
         """Sign checkpoints of the partitions that grew (see :class:`Checkpointer`); every
@@ -227,26 +249,23 @@ class Materialiser:
                 self._store.insert(KEYS, [_key_row(reg)], token=position.token(KEYS))
                 step.keys_registered += 1
 
-    def _settle(self, message: BusMessage, verdict: Verdict, step: MaterialiseStats) -> None:
+    def _settle(
+        self, message: BusMessage, verdict: Verdict, step: MaterialiseStats, write: PollWrite
+    ) -> None:
         position = _position(message)
         batch = verdict.batch
         if self._checkpointer is not None:
             self._checkpointer.touch(message.topic, message.partition)
+        write.positions.append(position)
         if verdict.accepted and batch is not None:
-            rows = batch_rows(batch, verdict.events, position)
-            # ``batches`` is last: its row is the mark that the whole batch is in.
-            for table, table_rows in sorted(
-                rows.by_table.values(), key=lambda item: item[0].name == "batches"
-            ):
-                self._store.insert(table, table_rows, token=position.token(table))
-            if LEGAL_HOLDS.name in rows.by_table:
-                # Retention consults the dictionary: a new hold must protect its rows now.
-                self._store.command(f"SYSTEM RELOAD DICTIONARY {self._db}.{ACTIVE_HOLDS}")
+            write.add(batch_rows(batch, verdict.events, position))
+            write.accepted[(batch.producer_id, batch.sequence)] = AcceptedBatch(
+                batch.digest, message.topic, message.partition, message.offset
+            )
             self._chain.advance(batch)
-            if self._checkpointer is not None:
-                self._checkpointer.accepted(
-                    message.topic, message.partition, message.offset, batch.digest
-                )
+            write.tree_leaves.append(
+                (message.topic, message.partition, message.offset, batch.digest)
+            )
             step.batches_accepted += 1
             step.events_materialised += len(batch.events)
             return
@@ -263,11 +282,14 @@ class Materialiser:
                 "offset": position.offset,
                 "received_at": us_to_datetime(position.timestamp_us),
             }
-            self._store.insert(CHAIN_FINDINGS, [finding], token=position.token(CHAIN_FINDINGS))
+            write.rows(CHAIN_FINDINGS).append(finding)
             step.chain_findings += 1
-        self._quarantine(message, verdict.reason or "rejected", verdict.detail, verdict, step)
-        if self._checkpointer is not None:
-            self._checkpointer.settled(message.topic, message.partition, message.offset)
+        write.rows(QUARANTINE).append(
+            self._quarantine_row(message, verdict.reason or "rejected", verdict.detail, verdict)
+        )
+        step.messages_quarantined += 1
+        step.events_quarantined += len(batch.events) if batch else 0
+        write.settled.append((message.topic, message.partition, message.offset))
         if batch is not None and verdict.advances_chain:
             self._chain.advance(batch)
 
@@ -280,8 +302,23 @@ class Materialiser:
         step: MaterialiseStats,
     ) -> None:
         position = _position(message)
+        row = self._quarantine_row(message, reason, detail, verdict)
+        self._store.insert(QUARANTINE, [row], token=position.token(QUARANTINE))
+        step.messages_quarantined += 1
+
+    def _quarantine_row(
+        self, message: BusMessage, reason: str, detail: str, verdict: Verdict | None
+    ) -> dict[str, Any]:
         batch = verdict.batch if verdict is not None else None
-        row: dict[str, Any] = {
+        log.warning(
+            "quarantined %s/%s/%s: %s: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            reason,
+            detail,
+        )
+        return {
             "topic": message.topic,
             "partition": message.partition,
             "offset": message.offset,
@@ -295,15 +332,6 @@ class Materialiser:
             "advances_chain": bool(verdict and verdict.advances_chain),
             "message": message.value,
         }
-        self._store.insert(QUARANTINE, [row], token=position.token(QUARANTINE))
-        log.warning(
-            "quarantined %s/%s/%s: %s: %s",
-            *position.token(QUARANTINE).split("/")[:3],
-            reason,
-            detail,
-        )
-        step.messages_quarantined += 1
-        step.events_quarantined += len(batch.events) if batch else 0
 
 
 def _assignment_changed(reader: BusReader) -> bool:

@@ -4,53 +4,49 @@
 -- param from: DateTime64(6)                 (start of the window, inclusive)
 -- param to: DateTime64(6) = now             (end of the window, exclusive)
 -- param service_id: String = ''             (only this service; empty for every service)
-WITH
-    totals AS
-    (
-        SELECT
-            service_id,
-            model_name,
-            model_version,
-            count() AS generations,
-            countIf(minor_mode) AS minor_mode_generations,
-            uniqExactIf(subject, minor_mode) AS minor_mode_subjects,
-            countIf(minor_mode AND safety_verdict != 'passed') AS minor_mode_not_passed
-        FROM audit.generations
-        WHERE occurred_at >= {from:DateTime64(6, 'UTC')}
-            AND occurred_at < {to:DateTime64(6, 'UTC')}
-            AND ({service_id:String} = '' OR service_id = {service_id:String})
-        GROUP BY service_id, model_name, model_version
-    ),
-    busiest AS
-    (
-        SELECT service_id, model_name, model_version, max(per_day) AS max_per_subject_day
-        FROM
-        (
-            SELECT service_id, model_name, model_version, count() AS per_day
-            FROM audit.generations
-            WHERE minor_mode
-                AND occurred_at >= {from:DateTime64(6, 'UTC')}
-                AND occurred_at < {to:DateTime64(6, 'UTC')}
-                AND ({service_id:String} = '' OR service_id = {service_id:String})
-            GROUP BY service_id, model_name, model_version, subject, toDate(occurred_at)
-        )
-        GROUP BY service_id, model_name, model_version
-    )
+WITH per_subject_day AS
+(
+    -- One scan: minor-mode generations per subject and UTC day, the rest per model version.
+    SELECT
+        service_id,
+        model_name,
+        model_version,
+        minor_mode,
+        if(minor_mode, subject, '') AS minor_subject,
+        if(minor_mode, toDate(occurred_at), toDate(0)) AS minor_day,
+        count() AS n,
+        countIf(safety_verdict != 'passed') AS n_not_passed
+    FROM audit.generations
+    WHERE occurred_at >= {from:DateTime64(6, 'UTC')}
+        AND occurred_at < {to:DateTime64(6, 'UTC')}
+        AND ({service_id:String} = '' OR service_id = {service_id:String})
+    GROUP BY service_id, model_name, model_version, minor_mode, minor_subject, minor_day
+),
+totals AS
+(
+    SELECT
+        service_id,
+        model_name,
+        model_version,
+        sum(n) AS generations,
+        sumIf(n, minor_mode) AS minor_mode_generations,
+        uniqExactIf(minor_subject, minor_mode) AS minor_mode_subjects,
+        maxIf(n, minor_mode) AS max_per_subject_day,
+        sumIf(n_not_passed, minor_mode) AS minor_mode_not_passed
+    FROM per_subject_day
+    GROUP BY service_id, model_name, model_version
+)
 SELECT
-    t.service_id AS service_id,
-    t.model_name AS model_name,
-    t.model_version AS model_version,
-    t.generations AS generations,
-    t.minor_mode_generations AS minor_mode_generations,
-    round(t.minor_mode_generations / t.generations, 4) AS minor_mode_share,
-    t.minor_mode_subjects AS minor_mode_subjects,
-    if(t.minor_mode_subjects = 0, 0,
-       round(t.minor_mode_generations / t.minor_mode_subjects, 2)) AS per_subject,
-    ifNull(b.max_per_subject_day, 0) AS max_per_subject_day,
-    t.minor_mode_not_passed AS minor_mode_not_passed
-FROM totals AS t
-LEFT JOIN busiest AS b
-    ON b.service_id = t.service_id
-    AND b.model_name = t.model_name
-    AND b.model_version = t.model_version
+    service_id,
+    model_name,
+    model_version,
+    generations,
+    minor_mode_generations,
+    round(minor_mode_generations / generations, 4) AS minor_mode_share,
+    minor_mode_subjects,
+    if(minor_mode_subjects = 0, 0,
+       round(minor_mode_generations / minor_mode_subjects, 2)) AS per_subject,
+    max_per_subject_day,
+    minor_mode_not_passed
+FROM totals
 ORDER BY service_id, model_name, model_version

@@ -6,22 +6,33 @@
 -- param service_id: String = ''             (only this service; empty for every service)
 -- param category: String = ''               (a risk code or category prefix such as A.1; empty for all)
 -- param min_seconds: Float64 = 0            (only cases acted on at least this many seconds after detection; cases not acted on are always listed)
-WITH cases AS
-(
-    SELECT *
-    FROM audit.moderation_actions
-    WHERE event_type = 'moderation_action'
-        AND case_id IN
-        (
-            SELECT case_id
-            FROM audit.moderation_actions
-            WHERE event_type = 'moderation_action'
-                AND detected_at >= {from:DateTime64(6, 'UTC')}
-                AND detected_at < {to:DateTime64(6, 'UTC')}
-        )
-    ORDER BY case_id, occurred_at DESC, event_id DESC
-    LIMIT 1 BY case_id
-)
+WITH
+    latest AS
+    (
+        -- The latest state of each case detected in the window: its event id.
+        SELECT max((occurred_at, event_id)).2 AS event_id
+        FROM audit.moderation_actions
+        WHERE event_type = 'moderation_action'
+            AND case_id IN
+            (
+                SELECT case_id
+                FROM audit.moderation_actions
+                WHERE event_type = 'moderation_action'
+                    AND detected_at >= {from:DateTime64(6, 'UTC')}
+                    AND detected_at < {to:DateTime64(6, 'UTC')}
+            )
+        GROUP BY case_id
+    ),
+    cases AS
+    (
+        SELECT
+            case_id, service_id, risk_category, action, detection_source, detected_at, acted_at,
+            model_name, model_version, subject, event_id
+        FROM audit.moderation_actions
+        WHERE event_type = 'moderation_action' AND event_id IN (SELECT event_id FROM latest)
+        -- one row even where a retried insert left a duplicate not yet merged away
+        LIMIT 1 BY event_id
+    )
 SELECT
     case_id,
     service_id,

@@ -1,0 +1,1 @@
+"""Benchmarks of the pipeline and of its stages (issue 6)."""
