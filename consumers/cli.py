@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from consumers import inspection_commands as inspection
+from consumers.bench.command import bench as bench_command
 from consumers.deployment import Deployment
 from consumers.errors import PlatformError
 from consumers.materialiser import MaterialiseStats
@@ -103,6 +104,7 @@ infra_app.add_command(kafka_commands, "kafka")
 app.add_command(migrate_command)
 for _command in (inspection.verify, inspection.export, inspection.report):
     app.add_command(_command)
+app.add_command(bench_command)
 
 
 def _progress(console: Console) -> Progress:

@@ -177,8 +177,9 @@ def test_every_stage_gets_a_figure_next_to_its_library(tmp_path: Path) -> None:
         _sane(figure)
         assert figure.events == N
     store = figures[-1]
-    # Each batch touches 4 tables (generations, moderation_actions, events, batches).
-    assert f"{BATCHES * 4} EmbeddedStore.insert calls" in store.note
+    # As the materialiser writes: the batches grouped into polls, one insert per table per poll.
+    polls = -(-BATCHES // stages.POLL_MESSAGES)
+    assert f"ours: {polls} polls of up to {stages.POLL_MESSAGES} batches" in store.note
     assert all(any(f.name in line for line in said) for f in figures)
     table = stages.format_figures(figures)
     assert all(name in table for name in STAGES)
