@@ -30,7 +30,7 @@ def figures_table(result: dict[str, Any]) -> Table:
         table.add_column(column, overflow="fold")
     summary = result["summary"]
     for stage in result["stages"]["stages"]:
-        name = stage["name"] + (f" [{stage['bus']}]" if stage.get("bus") else "")
+        name = stage.get("label") or stage["name"]
         table.add_row(
             "stage (ev/s)",
             name,

@@ -21,7 +21,7 @@ def stages(args: dict[str, Any]) -> dict[str, Any]:
     )
     wire = measure_wire_sizes()
     return {
-        "stages": [{**dataclasses.asdict(f), "ratio": f.ratio} for f in figures],
+        "stages": [{**dataclasses.asdict(f), "ratio": f.ratio, "label": f.label} for f in figures],
         "wire": dataclasses.asdict(wire),
     }
 
