@@ -23,7 +23,7 @@ from producers.batch import SignedBatch
 from producers.codec import MAGIC, SchemaCatalogue
 from producers.errors import AuditError, UnknownSchemaError
 from producers.events import FAMILY_SCHEMAS
-from producers.merkle import merkle_root
+from producers.merkle import leaf_hash, root_from_leaf_hashes
 from producers.signing import batch_signing_input, verify_signature
 from producers.transports.base import BusMessage
 
@@ -115,7 +115,8 @@ class BatchVerifier:
             return Verdict(batch, [], "bad_signature", str(exc))
 
         # 4. The events are the ones signed for.
-        actual = merkle_root(batch.events)
+        leaves = [leaf_hash(raw) for raw in batch.events]
+        actual = root_from_leaf_hashes(leaves)
         if actual != batch.merkle_root:
             return Verdict(
                 batch,
@@ -131,7 +132,7 @@ class BatchVerifier:
         events: list[DecodedEvent] = []
         for index, raw in enumerate(batch.events):
             try:
-                schema, record = self._catalogue.decode(raw)
+                schema, record = self._catalogue.decode(raw, logical_types=False)
             except UnknownSchemaError as exc:
                 return Verdict(batch, [], "unknown_event_schema", f"event {index}: {exc}", chain)
             except (AuditError, ValueError, TypeError) as exc:
@@ -148,7 +149,7 @@ class BatchVerifier:
                     f"event {index} names producer {record['head']['producer_id']}",
                     chain,
                 )
-            events.append(DecodedEvent(schema, raw[2:10], record, raw))
+            events.append(DecodedEvent(schema, raw[2:10], record, raw, leaves[index]))
 
         if not chain.ok:
             return Verdict(batch, events, chain.kind, chain.detail, chain)

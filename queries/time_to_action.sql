@@ -1,11 +1,12 @@
 -- title: Time from detection to action, case by case
 -- articles: Art. 14 ¶1; Draft 13
--- description: Moderation cases (other than no_action) detected in [from, to), each in its latest recorded state, with the seconds from detection to action; cases not yet acted on come first, then the slowest. Narrow to a risk category (a code such as A.1.6, or a whole category such as A.1) and to cases that took at least min_seconds. Per-category averages and percentiles are in incidents_by_risk_category. event_id is the event that recorded each case's latest state.
+-- description: Moderation cases (other than no_action) detected in [from, to), each in its latest recorded state, with the seconds from detection to action; cases not yet acted on come first, then the slowest, the first 1,000 unless limit says otherwise. Narrow to a risk category (a code such as A.1.6, or a whole category such as A.1) and to cases that took at least min_seconds. Per-category averages and percentiles are in incidents_by_risk_category. event_id is the event that recorded each case's latest state.
 -- param from: DateTime64(6)                 (start of the detection window, inclusive)
 -- param to: DateTime64(6) = now             (end of the detection window, exclusive)
 -- param service_id: String = ''             (only this service; empty for every service)
 -- param category: String = ''               (a risk code or category prefix such as A.1; empty for all)
 -- param min_seconds: Float64 = 0            (only cases acted on at least this many seconds after detection; cases not acted on are always listed)
+-- param limit: UInt64 = 1000                (at most this many cases, in the order above; 0 for every case)
 WITH
     latest AS
     (
@@ -56,3 +57,4 @@ WHERE action != 'no_action'
         OR startsWith(risk_category, concat({category:String}, '.')))
     AND (isNull(acted_at) OR seconds_to_action >= {min_seconds:Float64})
 ORDER BY isNotNull(seconds_to_action), seconds_to_action DESC, detected_at, case_id
+LIMIT if({limit:UInt64} = 0, 18446744073709551615, {limit:UInt64})

@@ -1441,6 +1441,10 @@ def test_time_to_action(store: Any) -> None:
     assert run(store, "time_to_action", **window, category="A.1.60") == []
     other = run(store, "time_to_action", **window, service_id="svc-other")
     assert [r["case_id"] for r in other] == ["c9"]
+    # the first cases in the same order; 0 lifts the limit
+    first = run(store, "time_to_action", **window, limit="2")
+    assert [r["case_id"] for r in first] == ["c3", "c2"]
+    assert len(run(store, "time_to_action", **window, limit="0")) == 5
 
 
 @pytest.mark.chdb

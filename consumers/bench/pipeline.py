@@ -274,9 +274,16 @@ def _stamp_inserts(store: Store, samples: list[float]) -> None:
         real_insert(table, rows, token=token)
         if table.name == "events":
             now = (datetime.now(UTC) - epoch) / timedelta(seconds=1)
-            samples.extend(now - (r["occurred_at"] - epoch) / timedelta(seconds=1) for r in rows)
+            samples.extend(now - _seconds(r["occurred_at"], epoch) for r in rows)
 
     store.insert = insert  # type: ignore[method-assign]
+
+
+def _seconds(at: datetime | int, epoch: datetime) -> float:
+    # Rows carry times as integer microseconds (see consumers.rows); datetimes are taken too.
+    if isinstance(at, int):
+        return at / 1e6
+    return (at - epoch) / timedelta(seconds=1)
 
 
 def _disk_bytes(store: Store) -> float:

@@ -55,7 +55,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from consumers.chain import ChainTracker
 from consumers.keyring import Keyring
 from consumers.poll_write import PollWrite
-from consumers.rows import BatchRows, BusPosition, batch_rows
+from consumers.rows import BatchRows, BusPosition, batch_rows, us_to_datetime
 from consumers.store.tables import Table
 from consumers.verification import BatchVerifier, Verdict
 from producers.batch import SignedBatch, seal_batch
@@ -758,12 +758,15 @@ def _raw_json_table(table: Table) -> tuple[str, str]:
 def _raw_json_lines(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:
     binary = table.binary_columns
     names = table.column_names
+    times = {n for n, ctype in table.columns if "DateTime64" in ctype}
 
     def cell(name: str, value: Any) -> Any:
         if value is None:
             return None
         if name in binary:
             return base64.b64encode(value).decode("ascii")
+        if name in times and isinstance(value, int):  # rows carry integer microseconds
+            value = us_to_datetime(value)
         if isinstance(value, datetime):
             return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         if isinstance(value, uuid.UUID):
@@ -779,11 +782,15 @@ def _raw_arrow_table(table: Table, rows: Sequence[Mapping[str, Any]]) -> Any:
     """``rows`` as one Arrow table, types as pyarrow infers them (UUIDs as text)."""
     import pyarrow as pa
 
+    times = {n for n, ctype in table.columns if "DateTime64" in ctype}
     arrays = {}
     for name in table.column_names:
         values = [row.get(name) for row in rows]
         if any(isinstance(v, uuid.UUID) for v in values):
             values = [None if v is None else str(v) for v in values]
+        if name in times:  # integer microseconds would be read as seconds
+            arrays[name] = pa.array(values, pa.timestamp("us", tz="UTC"))
+            continue
         array = pa.array(values)
         arrays[name] = pa.array(values, pa.string()) if pa.types.is_null(array.type) else array
     return pa.table(arrays)

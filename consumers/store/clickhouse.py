@@ -208,6 +208,8 @@ def _converter(ctype: str) -> Callable[[Any], Any]:
     def ticks(value: Any) -> Any:
         # Whole ticks from the exact difference. A naive time is read as UTC, as the embedded
         # store reads it (clickhouse-connect would read it in the local time zone).
+        if isinstance(value, int):  # microseconds since the epoch, as rows carry them
+            return value * 10 ** (scale - 6) if scale >= 6 else value // 10 ** (6 - scale)
         if not isinstance(value, datetime):
             return value
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,14 +71,29 @@ def _arrow_type(ctype: str, binary: bool) -> Any:
     return pa.string()  # String, LowCardinality(String), UUID (the engine parses the text)
 
 
+@functools.cache
+def _row_type(table: Table) -> Any:
+    import pyarrow as pa
+
+    binary = table.binary_columns
+    return pa.struct([(name, _arrow_type(ctype, name in binary)) for name, ctype in table.columns])
+
+
 def arrow_columns(table: Table, rows: Sequence[Mapping[str, Any]]) -> Any:
     """``rows`` as an Arrow table with ``table``'s columns, typed for the engine to read.
 
-    Values go in as they are (pyarrow converts datetimes, naive ones read as UTC, and bytes);
-    only UUIDs become text, which the engine parses into its UUID column.
+    Values go in as they are (pyarrow converts datetimes, naive ones read as UTC, integer
+    microseconds for times, and bytes); UUIDs go in as text, which the engine parses into its
+    UUID column.
     """
     import pyarrow as pa
 
+    try:
+        # pyarrow reads the dicts in one pass of its own, a seventh of the cost of a Python
+        # loop per column; keys that are not columns are ignored, missing ones are null.
+        return pa.Table.from_struct_array(pa.array(rows, type=_row_type(table)))
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass  # a value pyarrow does not take as it is (a uuid.UUID): convert column by column
     binary = table.binary_columns
     arrays = {}
     for name, ctype in table.columns:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC
 from typing import Any
 
+from consumers.rows import us_to_datetime
 from consumers.store.tables import Table
 
 
@@ -45,6 +46,8 @@ def canonical(table: Table, row: Mapping[str, Any]) -> tuple[Any, ...]:
             else:
                 out.append(base64.b64encode(raw).decode("ascii"))
         elif "DateTime64" in ctype:
+            if isinstance(value, int):  # microseconds since the epoch, as rows carry them
+                value = us_to_datetime(value)
             out.append(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
         elif "Array" in ctype:
             out.append(tuple(value))

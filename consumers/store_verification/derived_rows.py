@@ -154,7 +154,7 @@ class DerivedRows(VerifierBase):
     ) -> None:
         decoded = []
         for raw in events:
-            schema, record = self._catalogue.decode(raw)
+            schema, record = self._catalogue.decode(raw, logical_types=False)
             decoded.append(DecodedEvent(schema, raw[2:10], record, raw))
         signed = SignedBatch(
             producer_id=batch.head.producer_id,
