@@ -221,6 +221,7 @@ class Deployment(Closing):
             before_commit=before_commit,
             quarantine_streak_limit=s.quarantine_streak_limit,
             checkpointer=checkpointer,
+            engine_decoding=None if s.engine_decoding else False,
         )
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from consumers.chain import AcceptedBatch, ChainHead, ChainTracker
 from consumers.checkpoints.checkpointer import Checkpointer
 from consumers.errors import PlatformError
+from consumers.generation_ingest import GenerationIngest, engine_reads_files, ingest_directory
 from consumers.keyring import KeyRejected, Keyring
 from consumers.poll_write import PollWrite
 from consumers.rows import BusPosition, batch_rows, us_to_datetime
@@ -45,6 +46,8 @@ class MaterialiseStats:
     chain_findings: int = 0
     keys_registered: int = 0
     redelivered_skipped: int = 0
+    engine_decoded: int = 0
+    """Of ``events_materialised``, those the store's engine decoded (generation_ingest)."""
 
     def add(self, other: MaterialiseStats) -> None:
         for name in self.__dataclass_fields__:
@@ -66,7 +69,10 @@ class Materialiser:
         before_commit: Callable[[], None] | None = None,
         quarantine_streak_limit: int = 1000,
         checkpointer: Checkpointer | None = None,
+        engine_decoding: bool | None = None,
     ) -> None:
+        """``engine_decoding``: let the store's engine decode generation events (see
+        :mod:`consumers.generation_ingest`); None: wherever the store can (the embedded one)."""
         self._checkpointer = checkpointer
         self._quarantine_streak_limit = quarantine_streak_limit
         self._streak = 0
@@ -84,6 +90,13 @@ class Materialiser:
         self._verifier = BatchVerifier(self._catalogue, self._keyring, self._chain)
         self._processed: dict[tuple[str, int], set[int]] = {}
         self._poll = PollWrite()
+        if engine_decoding is None:
+            engine_decoding = engine_reads_files(store)
+        self._ingest = (
+            GenerationIngest(store, self._catalogue, ingest_directory(store))
+            if engine_decoding
+            else None
+        )
 
     # -- start-up state, read back from the store ------------------------------------------
 
@@ -148,18 +161,21 @@ class Materialiser:
                 self._checkpointer.forget()
         write = PollWrite()
         self._poll = write
+        if self._ingest is not None and messages:
+            write.engine = (self._ingest, self._ingest.check(messages, self._catalogue))
         for index, message in enumerate(messages):
             if self._already_processed(message):
                 # Its rows and its chain step are already in the store (read back at start-up).
                 step.redelivered_skipped += 1
                 continue
-            verdict = self._verifier.verify(message)
+            engine_checked = write.engine is not None and write.engine[1].is_checked(index)
+            verdict = self._verifier.verify(message, engine_checked=engine_checked)
             if verdict.reason == "unknown_key":
                 # A producer registers its key before its first batch, but on another topic:
                 # read the registry to its end before calling the key unknown.
                 self._settle_keys(step)
-                verdict = self._verifier.verify(message)
-            self._settle(message, verdict, step, write)
+                verdict = self._verifier.verify(message, engine_checked=engine_checked)
+            self._settle(message, verdict, step, write, index)
             self._streak = 0 if verdict.accepted else self._streak + 1
             if 0 < self._quarantine_streak_limit <= self._streak:
                 # What was written is committed; then stop, as a bad deploy or a lost key would
@@ -250,7 +266,12 @@ class Materialiser:
                 step.keys_registered += 1
 
     def _settle(
-        self, message: BusMessage, verdict: Verdict, step: MaterialiseStats, write: PollWrite
+        self,
+        message: BusMessage,
+        verdict: Verdict,
+        step: MaterialiseStats,
+        write: PollWrite,
+        index: int,
     ) -> None:
         position = _position(message)
         batch = verdict.batch
@@ -258,7 +279,14 @@ class Materialiser:
             self._checkpointer.touch(message.topic, message.partition)
         write.positions.append(position)
         if verdict.accepted and batch is not None:
-            write.add(batch_rows(batch, verdict.events, position))
+            engine_keys: list[str] = []
+            engine_decoded = sum(1 for event in verdict.events if event.record is None)
+            if engine_decoded:
+                assert write.engine is not None  # only an engine-checked message has such events
+                engine_keys = write.engine[1].checked[index]
+                write.engine_accepted.append(index)
+                step.engine_decoded += engine_decoded
+            write.add(batch_rows(batch, verdict.events, position, engine_keys))
             write.accepted[(batch.producer_id, batch.sequence)] = AcceptedBatch(
                 batch.digest, message.topic, message.partition, message.offset
             )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consumers.chain import AcceptedBatch
+from consumers.generation_ingest import GenerationIngest, PollGenerations
 from consumers.rows import BatchRows, BusPosition
 from consumers.store.base import Store
 from consumers.store.tables import BATCHES, CHAIN_FINDINGS, LEGAL_HOLDS, QUARANTINE, Table
@@ -27,6 +28,10 @@ class PollWrite:
     """(topic, partition, offset, digest) of each accepted batch, for the checkpointer."""
     settled: list[tuple[str, int, int]] = field(default_factory=list)
     """Quarantined positions, for the checkpointer."""
+    engine: tuple[GenerationIngest, PollGenerations] | None = None
+    """The poll's generation events as written for the store's engine, if it decodes them."""
+    engine_accepted: list[int] = field(default_factory=list)
+    """Indexes (in the poll) of accepted messages whose generation events the engine inserts."""
     _tables: dict[str, tuple[Table, list[dict[str, Any]]]] = field(default_factory=dict)
 
     def rows(self, table: Table) -> list[dict[str, Any]]:
@@ -42,12 +47,14 @@ class PollWrite:
 
     def token(self, table: Table) -> str:
         """The insert token of this poll's rows in ``table``: every partition's offset range."""
+        return f"{self._ranges()}/{table.name}"
+
+    def _ranges(self) -> str:
         ranges: dict[tuple[str, int], list[int]] = {}
         for p in self.positions:
             span = ranges.setdefault((p.topic, p.partition), [p.offset, p.offset])
             span[0], span[1] = min(span[0], p.offset), max(span[1], p.offset)
-        parts = ",".join(f"{t}/{n}/{a}-{b}" for (t, n), (a, b) in sorted(ranges.items()))
-        return f"{parts}/{table.name}"
+        return ",".join(f"{t}/{n}/{a}-{b}" for (t, n), (a, b) in sorted(ranges.items()))
 
     def _in_order(self) -> Iterator[tuple[Table, list[dict[str, Any]]]]:
         # Findings before quarantine, typed tables before ``events``, ``batches`` last.
@@ -59,7 +66,19 @@ class PollWrite:
         yield from tables
 
     def flush(self, store: Store) -> None:
-        """One insert per table, in the order that keeps a crash repairable."""
-        for table, rows in self._in_order():
-            if rows:
-                store.insert(table, rows, token=self.token(table))
+        """One insert per table, in the order that keeps a crash repairable (the engine's
+        generation rows and their ``events`` rows first, ``batches`` last)."""
+        try:
+            if self.engine is not None:
+                ingest, generations = self.engine
+                ingest.insert(generations, self.engine_accepted, self._ranges())
+            for table, rows in self._in_order():
+                if rows:
+                    store.insert(table, rows, token=self.token(table))
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Remove the poll's file for the engine (written again if the poll is redone)."""
+        if self.engine is not None:
+            self.engine[1].discard()

@@ -11,7 +11,7 @@ object per field only to take them apart again at insert cost a third of the dec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,7 +44,9 @@ class BusPosition:
 class DecodedEvent:
     schema: str
     fingerprint: bytes
-    record: Mapping[str, Any]
+    record: Mapping[str, Any] | None
+    """None for an event whose rows the store's engine decodes and inserts itself
+    (:mod:`consumers.generation_ingest`)."""
     raw: bytes
     leaf_hash: bytes | None = None
     """The RFC 6962 leaf hash of ``raw`` when the verifier already computed it."""
@@ -170,11 +172,22 @@ def legal_hold_row(record: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def batch_rows(batch: SignedBatch, events: list[DecodedEvent], position: BusPosition) -> BatchRows:
-    """Rows for ``events`` (the decoded ``batch.events``, in order) and for the batch itself."""
+def batch_rows(
+    batch: SignedBatch,
+    events: list[DecodedEvent],
+    position: BusPosition,
+    engine_hold_keys: Iterable[str] = (),
+) -> BatchRows:
+    """Rows for ``events`` (the decoded ``batch.events``, in order) and for the batch itself.
+
+    Events without a record are left to the store's engine; ``engine_hold_keys`` are their
+    hold keys, which the batch row carries with the others.
+    """
     rows = BatchRows()
-    batch_keys: set[str] = set()
+    batch_keys: set[str] = set(engine_hold_keys)
     for index, event in enumerate(events):
+        if event.record is None:
+            continue
         head = event.record["head"]
         family_table = FAMILY_TABLES[event.schema]
         keys = hold_keys(event.record)

@@ -49,6 +49,9 @@ class Settings(BaseModel):
     """How long a producer keeps retrying one batch on Kafka before spooling it."""
     quarantine_streak_limit: int = Field(default=1000, ge=0)
     """The materialiser stops after this many quarantined messages in a row (0: never)."""
+    engine_decoding: bool = True
+    """On the embedded store, the engine decodes generation events from the exact signed
+    bytes (consumers.generation_ingest); off: Python decodes every event, ~3x slower."""
     fail_closed: bool = False
     """Producers refuse events while the bus is down instead of spooling them."""
     consumer_group: str = "aigc-audit-materialiser"

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from consumers.chain import ChainTracker, ChainVerdict
 from consumers.key_registry import PLATFORM_KEY_PREFIX
 from consumers.keyring import Keyring
+from consumers.logical_values import LogicalChecks
 from consumers.rows import DecodedEvent
 from producers.batch import SignedBatch
 from producers.codec import MAGIC, SchemaCatalogue
 from producers.errors import AuditError, UnknownSchemaError
-from producers.events import FAMILY_SCHEMAS
+from producers.events import FAMILY_SCHEMAS, Generation
 from producers.merkle import leaf_hash, root_from_leaf_hashes
 from producers.signing import batch_signing_input, verify_signature
 from producers.transports.base import BusMessage
@@ -74,8 +75,13 @@ class BatchVerifier:
         self._keyring = keyring
         self._chain = chain
         self._event_schemas = frozenset(FAMILY_SCHEMAS)
+        self._engine_fingerprint = catalogue.fingerprint(Generation.SCHEMA)
+        self._logical = LogicalChecks(catalogue)
 
-    def verify(self, message: BusMessage) -> Verdict:
+    def verify(self, message: BusMessage, *, engine_checked: bool = False) -> Verdict:
+        """The verdict on one message. ``engine_checked``: the store's engine already decoded
+        this message's current-schema generation events and found them sound and of the batch's
+        producer (:mod:`consumers.generation_ingest`); step 6 then skips exactly those."""
         # 1. A well-formed SignedBatch.
         if message.value[: len(MAGIC)] != MAGIC:
             return Verdict(None, [], "not_a_batch", "no Avro single-object marker (C3 01)")
@@ -131,8 +137,13 @@ class BatchVerifier:
         # 6. Every event decodes. Done even for a chain finding, so that quarantine says all.
         events: list[DecodedEvent] = []
         for index, raw in enumerate(batch.events):
+            if engine_checked and raw[2:10] == self._engine_fingerprint:
+                events.append(DecodedEvent(Generation.SCHEMA, raw[2:10], None, raw, leaves[index]))
+                continue
             try:
                 schema, record = self._catalogue.decode(raw, logical_types=False)
+                if schema in self._event_schemas:
+                    self._logical.check(schema, record)
             except UnknownSchemaError as exc:
                 return Verdict(batch, [], "unknown_event_schema", f"event {index}: {exc}", chain)
             except (AuditError, ValueError, TypeError) as exc:

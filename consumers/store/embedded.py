@@ -159,9 +159,18 @@ class EmbeddedStore:
     def close(self) -> None:
         self._session.close()
 
+    def _absorb_partial_output(self) -> None:
+        # chDB keeps what a query had written before it failed (a JSON head with no rows) and
+        # hands it out in front of the next query's result; a throwaway query takes it.
+        try:
+            self._session.query("SELECT 1", "CSV")
+        except Exception:
+            pass
+
     def _run(self, sql: str, fmt: str, params: Mapping[str, str] | None) -> str:
         try:
             result = self._session.query(sql, fmt, params=dict(params) if params else None)
         except Exception as exc:
+            self._absorb_partial_output()
             raise StoreError(str(exc).strip().splitlines()[0]) from exc
         return result.bytes().decode("utf-8", errors="replace")
