@@ -50,6 +50,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import fastavro
 from fastavro import schemaless_reader, schemaless_writer
 
 from consumers.chain import ChainTracker
@@ -116,8 +117,11 @@ STAGES: tuple[str, ...] = (
     "batch verification",
     "decode",
     "store insert",
+    "engine check (generations)",
+    "engine insert (generations)",
 )
-"""The stages, in pipeline order."""
+"""The stages, in pipeline order; the last two are what the embedded store's engine does for
+generation events in place of the Python decode and insert (the path other events take)."""
 
 Bus = Literal["embedded", "kafka"]
 T = TypeVar("T")
@@ -900,6 +904,92 @@ def store_stage(
     )
 
 
+# --- 8. the engine's decode and insert of generations --------------------------------------------
+
+
+def engine_stages(
+    messages: Sequence[BusMessage], store: Any, catalogue: SchemaCatalogue, workdir: Path
+) -> list[StageFigure]:
+    """What the materialiser does for generation events on the embedded store
+    (:mod:`consumers.generation_ingest`): the check (the poll file written, every body framed
+    in Python, the engine's read and checks) and the engine's insert of their rows, next to
+    the engine reading the same bodies from a plain Avro file and inserting them as they are.
+
+    ``store`` is a migrated :class:`~consumers.store.embedded.EmbeddedStore`."""
+    from consumers.generation_ingest import GENERATION, GenerationIngest
+
+    ingest = GenerationIngest(store, catalogue, workdir / "ingest")
+    polls = _chunks(messages, POLL_MESSAGES)
+    fingerprint = catalogue.fingerprint(GENERATION)
+    events = sum(
+        1
+        for message in messages
+        for raw in SignedBatch.decode(message.value, catalogue).events
+        if raw[2:HEADER_SIZE] == fingerprint
+    )
+    with _clock() as checking:
+        checked = [ingest.check(poll, catalogue) for poll in polls]
+    _check(
+        all(len(c.checked) == len(poll) for c, poll in zip(checked, polls, strict=True)),
+        "engine: a poll's generations did not pass the engine's check",
+    )
+    with _clock() as inserting:
+        for number, (poll, generations) in enumerate(zip(polls, checked, strict=True)):
+            ingest.insert(generations, range(len(poll)), f"bench/{number}")
+    for generations in checked:
+        generations.discard()
+    found = int(store.query(f"SELECT count() FROM {store.database}.generations").rows[0][0])
+    _check(found >= events, f"engine: {found} generation rows, not {events}")
+
+    # The library alone: the same bodies in a plain Avro file, read, then inserted as they are.
+    schema = fastavro.parse_schema(json.loads(catalogue.canonical_form(GENERATION)))
+    plain = workdir / "plain.avro"
+    with plain.open("wb") as out:
+        fastavro.writer(
+            out,
+            schema,
+            (
+                schemaless_reader(io.BytesIO(raw[HEADER_SIZE:]), schema, None)
+                for message in messages
+                for raw in SignedBatch.decode(message.value, catalogue).events
+                if raw[2:HEADER_SIZE] == fingerprint
+            ),
+        )
+    source = f"file('{plain}', 'Avro')"
+    with _clock() as reading:
+        rows = store.query(f"SELECT count(), sum(length(subject)) FROM {source}").rows
+    _check(int(rows[0][0]) == events, "engine: the plain file holds other events")
+    store.command(
+        f"CREATE TABLE {RAW_DATABASE}.avro_generations ENGINE = MergeTree ORDER BY tuple() "
+        f"AS SELECT * FROM {source} LIMIT 0"
+    )
+    with _clock() as raw_insert:
+        store.command(f"INSERT INTO {RAW_DATABASE}.avro_generations SELECT * FROM {source}")
+    plain.unlink()
+    return [
+        StageFigure(
+            "engine check (generations)",
+            _eps(events, checking[0]),
+            "chDB reading the same bodies from a plain Avro file",
+            _eps(events, reading[0]),
+            events,
+            note=(
+                "ours: GenerationIngest.check per poll: batch decode, leaf hashes, the poll file, "
+                "every body framed in Python, then the engine's read with the seal, producer, "
+                "UTF-8, UUID and time checks (this replaces fastavro decoding of generations)"
+            ),
+        ),
+        StageFigure(
+            "engine insert (generations)",
+            _eps(events, inserting[0]),
+            "chDB INSERT ... SELECT * of the plain Avro file",
+            _eps(events, raw_insert[0]),
+            events,
+            note="ours: GenerationIngest.insert per poll, generations and events rows",
+        ),
+    ]
+
+
 # --- the whole measurement -----------------------------------------------------------------------
 
 
@@ -981,6 +1071,8 @@ def measure_stages(
         try:
             store.migrate()
             done(store_stage(verdicts, messages, store))
+            for figure in engine_stages(messages, store, catalogue, run_dir):
+                done(figure)
         finally:
             store.close()
     finally:
