@@ -50,6 +50,24 @@ class _Compiler:
         self.emit("else:")
         self.emit(f"    {target}, p = _varint(d, p)")
 
+    def skip_varint(self) -> None:
+        # Its value is not needed: step over the bytes with the continuation bit, inline.
+        self.emit("q = p")
+        self.emit("while d[p] > 127: p += 1")
+        self.emit("p += 1")
+        self.emit("if p - q > 10: raise FramingError('a varint longer than 10 bytes')")
+
+    def length(self) -> None:
+        # A one-byte length is even (zigzag: odd would be negative) and is half the byte.
+        self.emit("x = d[p]")
+        self.emit("if x < 128:")
+        self.emit("    if x & 1: raise FramingError('a negative length')")
+        self.emit("    p += 1 + (x >> 1)")
+        self.emit("else:")
+        self.emit("    n, p = _varint(d, p)")
+        self.emit("    if n < 0: raise FramingError('a negative length')")
+        self.emit("    p += n")
+
     def value(self, schema: Any) -> None:
         if isinstance(schema, str) and schema in self.named:
             schema = self.named[schema]
@@ -65,11 +83,9 @@ class _Compiler:
             self.emit("if d[p] > 1: raise FramingError('a boolean that is not 0 or 1')")
             self.emit("p += 1")
         elif kind in ("int", "long"):
-            self.varint("n")
+            self.skip_varint()
         elif kind in ("string", "bytes"):
-            self.varint("n")
-            self.emit("if n < 0: raise FramingError('a negative length')")
-            self.emit("p += n")
+            self.length()
         elif kind == "float":
             self.emit("p += 4")
         elif kind == "double":

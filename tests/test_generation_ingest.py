@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from consumers.avro_framing import FramingError, compile_framing
 from consumers.generation_ingest import GenerationIngest
 from consumers.logical_values import LogicalChecks
 from consumers.rows import BusPosition, DecodedEvent, batch_rows
@@ -239,3 +240,33 @@ def test_logical_checks_refuse_what_a_datetime_or_uuid_could_not_hold() -> None:
         bad = {**plain, "head": {**plain["head"], field: value}}
         with pytest.raises(ValueError, match=f"head.{field}"):
             checks.check("aigc.audit.Generation", bad)
+
+
+def test_framing_refuses_what_fastavro_refuses() -> None:
+    schema = {
+        "type": "record",
+        "name": "R",
+        "fields": [
+            {"name": "n", "type": "long"},
+            {"name": "u", "type": ["null", "string"]},
+            {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["a", "b"]}},
+            {"name": "b", "type": "boolean"},
+        ],
+    }
+    check = compile_framing(schema)
+    check(b"\x80\x01" + b"\x02\x02x" + b"\x02" + b"\x01", 0)  # n=64, u="x", e=b, b=true
+    check(b"\x00" + b"\x00" + b"\x00" + b"\x00", 0)
+    bad = {
+        "union index 2": b"\x00\x04\x00\x00",
+        "enum index 2": b"\x00\x00\x04\x00",
+        "negative enum index": b"\x00\x00\x01\x00",
+        "boolean 2": b"\x00\x00\x00\x02",
+        "trailing byte": b"\x00\x00\x00\x00\x00",
+        "ends early": b"\x00\x02\x04x",
+        "negative length": b"\x00\x02\x03x\x00\x00",
+        "11-byte varint": b"\xff" * 10 + b"\x01\x00\x00\x00",
+    }
+    for what, data in bad.items():
+        with pytest.raises(FramingError):
+            check(data, 0)
+            pytest.fail(f"framing passed a body with {what}")
