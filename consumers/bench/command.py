@@ -129,10 +129,23 @@ def _goal(key: str, summary: dict[str, Any]) -> str:
 @click.option(
     "--query-events", type=click.IntRange(min=5000), default=10_000_000, show_default=True
 )
+@click.option(
+    "--export-events",
+    type=click.IntRange(min=1000),
+    default=1_000_000,
+    show_default=True,
+    help="Events of the embedded end-to-end run that is then exported and verified offline.",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("bench.json"))
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of the headline.")
 def bench(
-    events: int, bus: str, bootstrap: str | None, query_events: int, out: Path, as_json: bool
+    events: int,
+    bus: str,
+    bootstrap: str | None,
+    query_events: int,
+    export_events: int,
+    out: Path,
+    as_json: bool,
 ) -> None:
     """Measure every stage, end to end on both buses, latency, queries, export and verify."""
     err = Console(stderr=True)
@@ -143,6 +156,7 @@ def bench(
         bus=bus,
         bootstrap=bootstrap,
         query_events=query_events,
+        export_events=export_events,
     )
     with err.status("benchmarking") as status:
         result = run_bench(plan, say=lambda text: (status.update(text), err.log(text)))

@@ -9,6 +9,7 @@ deployment under ``workdir`` (and its own topics on Kafka), so runs never see ea
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import statistics
 import time
 import uuid
@@ -310,6 +311,7 @@ def _export_and_verify(deployment: Deployment, workdir: Path) -> ExportFigures:
     began = time.perf_counter()
     result = verify_bundle(bundle, load_public_key(deployment.settings.root_public_key_path))
     verify_s = time.perf_counter() - began
+    shutil.rmtree(bundle, ignore_errors=True)
     return ExportFigures(
         events=summary.events,
         export_s=export_s,
