@@ -171,7 +171,7 @@ class GenerationIngest:
     """
 
     def __init__(self, store: Any, catalogue: SchemaCatalogue, directory: Path) -> None:
-        self._store = store
+        self.store = store
         self._db = store.database
         self._fingerprint = catalogue.fingerprint(GENERATION)
         event_schema = json.loads(catalogue.canonical_form(GENERATION))
@@ -332,7 +332,7 @@ class GenerationIngest:
             f"FROM file({_quote(str(path))}, 'Avro') GROUP BY msg"
         )
         try:
-            rows = self._store.query(sql).rows
+            rows = self.store.query(sql).rows
         except Exception as exc:  # the engine refused the bytes: Python finds out why
             log.info("engine check of a poll's generations failed, decoding in Python: %s", exc)
             return None
@@ -355,12 +355,27 @@ class GenerationIngest:
             (EVENTS, self._events_select),
         ):
             names = ", ".join(f"`{n}`" for n in table.column_names)
-            self._store.command(
+            self.store.command(
                 f"INSERT INTO {self._db}.{table.name} ({names}) SELECT {select} FROM {source} "
                 f"WHERE {where} SETTINGS insert_deduplication_token = "
                 f"{_quote(f'{token}/{table.name}/engine-decoded')}"
             )
         return len(wanted)
+
+
+def occurred_at(store: Any, poll: PollGenerations, messages: Iterable[int]) -> list[int]:
+    """When (µs since the epoch) each generation event of ``messages`` in ``poll`` occurred, read
+    by the engine from the poll's file: what the benchmark's latency figure needs of events
+    Python never decoded."""
+    wanted = sorted(i for i in messages if poll.is_checked(i))
+    if not wanted or poll.path is None:
+        return []
+    rows = store.query(
+        "SELECT tupleElement(tupleElement(event, 'head'), 'occurred_at') "
+        f"FROM file({_quote(str(poll.path))}, 'Avro') "
+        f"WHERE msg IN ({', '.join(str(i) for i in wanted)})"
+    ).rows
+    return [int(r[0]) for r in rows]
 
 
 def ingest_directory(store: Any) -> Path:
