@@ -7,12 +7,14 @@ signature check plus the root check covers every event.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from producers.codec import SchemaCatalogue, default_catalogue
 from producers.errors import DecodeError, MerkleError
 from producers.merkle import merkle_root
+from producers.record_encoder import LENGTH_PREFIXES, write_long
 from producers.signing import (
     BatchHead,
     SigningKey,
@@ -70,7 +72,33 @@ class SignedBatch:
 
     def encode(self, catalogue: SchemaCatalogue | None = None) -> bytes:
         """Return the single-object encoding of this batch (one bus message)."""
-        record = {
+        catalogue = catalogue or default_catalogue()
+        tail = _bytes_after_events(catalogue)
+        events = self.events
+        if tail is not None and events and set(map(type, events)) == {bytes}:
+            return self._encode_spliced(catalogue, tail)
+        return catalogue.encode(SIGNED_BATCH, self._record(list(events)))
+
+    def _encode_spliced(self, catalogue: SchemaCatalogue, tail: int) -> bytes:
+        """fastavro writes the batch without its events; the events go in between.
+
+        fastavro spends a third of a microsecond per event on the array; the bytes are the same
+        (an array of n > 0 items is the count, each item's length and bytes, then a zero).
+        """
+        events = self.events
+        shell = catalogue.encode(SIGNED_BATCH, self._record([]))
+        cut = len(shell) - tail - 1  # the empty array's closing zero
+        try:
+            prefixes = list(map(LENGTH_PREFIXES.__getitem__, map(len, events)))
+        except IndexError:  # an event of 8 KiB or more
+            prefixes = [write_long(len(e)) for e in events]
+        parts: list[bytes] = [b""] * (2 * len(events))
+        parts[0::2] = prefixes
+        parts[1::2] = events
+        return b"".join([shell[:cut], write_long(len(events)), *parts, shell[cut:]])
+
+    def _record(self, events: list[bytes]) -> dict[str, object]:
+        return {
             "format_version": self.format_version,
             "producer_id": self.producer_id,
             "key_id": self.key_id,
@@ -78,11 +106,10 @@ class SignedBatch:
             "prev_digest": self.prev_digest,
             # fastavro writes an int as-is for timestamp-micros; no datetime round trip.
             "created_at": self.created_at_us,
-            "events": list(self.events),
+            "events": events,
             "merkle_root": self.merkle_root,
             "signature": self.signature,
         }
-        return (catalogue or default_catalogue()).encode(SIGNED_BATCH, record)
 
     @classmethod
     def decode(cls, data: bytes, catalogue: SchemaCatalogue | None = None) -> SignedBatch:
@@ -121,7 +148,9 @@ def seal_batch(
     """
     if not events:
         raise ValueError("a batch needs at least one event")
-    frozen = tuple(bytes(e) for e in events)
+    frozen = tuple(events)
+    if set(map(type, frozen)) != {bytes}:  # the batch owns immutable bytes, whatever came in
+        frozen = tuple(bytes(e) for e in frozen)
     head = BatchHead(
         producer_id=producer_id,
         key_id=key.key_id,
@@ -141,3 +170,27 @@ def seal_batch(
         merkle_root=head.merkle_root,
         signature=key.sign(batch_signing_input(head)),
     )
+
+
+@functools.cache
+def _bytes_after_events(catalogue: SchemaCatalogue) -> int | None:
+    """How many bytes follow the ``events`` array in a SignedBatch of ``catalogue``, if that
+    array can be spliced in: it is an array of bytes and every field after it is a fixed."""
+    schema = catalogue.schema(SIGNED_BATCH)
+    named = schema.get("__named_schemas", {})
+    fields = schema["fields"]
+    names = [field["name"] for field in fields]
+    if "events" not in names:
+        return None
+    index = names.index("events")
+    kind = fields[index]["type"]
+    if not isinstance(kind, dict) or kind.get("type") != "array" or kind.get("items") != "bytes":
+        return None
+    size = 0
+    for field in fields[index + 1 :]:
+        kind = field["type"]
+        kind = named.get(kind, kind) if isinstance(kind, str) else kind
+        if not isinstance(kind, dict) or kind.get("type") != "fixed":
+            return None
+        size += int(kind["size"])
+    return size

@@ -1,8 +1,10 @@
-"""Turns encoded events into sealed, chained batches on the bus, off the caller's thread.
+"""Turns events into encoded, sealed, chained batches on the bus, off the caller's thread.
 
 A batch is closed when it holds ``batch_size`` events or its first event has waited ``linger``
-seconds, whichever comes first. Closing a batch computes its Merkle root, links it to the
-producer's previous batch and signs it. What happens next depends on the mode:
+seconds, whichever comes first. Closing a batch encodes its events (with the ``encode`` the
+assembler was given; events that do not encode are left out and reported, see
+:meth:`BatchAssembler.flush`), computes its Merkle root, links it to the producer's previous
+batch and signs it. What happens next depends on the mode:
 
 * **Spool** (a :class:`~producers.spool.DiskSpool` is given): the batch is published; if the bus
   raises :class:`~producers.errors.BusError`, it is appended to the spool instead and the worker
@@ -23,12 +25,14 @@ forks.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from producers.batch import SignedBatch, seal_batch
 from producers.chain_state import ChainPosition, ChainStateFile
@@ -39,6 +43,7 @@ from producers.errors import (
     BusError,
     ClientClosedError,
     DecodeError,
+    EventValidationError,
     SpoolError,
 )
 from producers.signing import SigningKey
@@ -48,6 +53,11 @@ from producers.transports.base import BusWriter, availability_check
 # Messages read from the spool per peek while draining; each is still published and removed
 # one at a time, so a failure mid-chunk re-sends at most the one message being published.
 _DRAIN_CHUNK = 32
+
+# Rejected events named in one error message; the log names every one.
+_REJECTIONS_NAMED = 3
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,6 +74,9 @@ class BatcherStats:
     events_spooled: int = 0
     events_lost: int = 0
     """Fail-closed only: accepted events whose batch the bus refused (reported by flush)."""
+    events_rejected: int = 0
+    """Accepted events that did not encode on the worker and were not written (reported by
+    flush and logged)."""
     spool_messages: int = 0
     spool_bytes: int = 0
 
@@ -145,13 +158,31 @@ class _TrailMonitor:
         )
 
 
-class BatchAssembler:
-    """Thread-safe: any number of threads may call :meth:`add`; one worker seals and publishes.
+@dataclass
+class _Delivery:
+    """One sealed batch on its way, with the span of accepted events it settles."""
 
-    ``spool`` enables spooling (the assembler owns it from then on and closes it when the
-    worker stops). With ``fail_closed`` the spool, if given, only holds batches of an earlier
-    run: they are drained first, and events are refused until they are. ``retry_backoff`` is
-    the first pause after a failed attempt; it doubles per failure up to ``max_retry_backoff``.
+    batch: SignedBatch
+    value: bytes
+    start: int
+    """Index (in order of acceptance) of the first event taken for this batch."""
+    taken: int
+    """Events taken for this batch: those in it, and those rejected."""
+    rejected: list[tuple[int, str]]
+    """(index, why) of each taken event that did not encode."""
+
+
+class BatchAssembler:
+    """Thread-safe: any number of threads may call :meth:`add`; one worker encodes, seals and
+    publishes.
+
+    ``encode`` turns an added item into its encoded bytes on the worker thread (by default items
+    are already bytes); ``encode_many``, if given, does a whole batch at once (cheaper), raising
+    if any item does not encode, and ``encode`` then finds which. ``spool`` enables spooling
+    (the assembler owns it from then on and closes it when the worker stops). With
+    ``fail_closed`` the spool, if given, only holds batches of an earlier run: they are drained
+    first, and events are refused until they are. ``retry_backoff`` is the first pause after a
+    failed attempt; it doubles per failure up to ``max_retry_backoff``.
     ``availability_interval`` is how long a fail-closed answer is cached.
     """
 
@@ -172,6 +203,8 @@ class BatchAssembler:
         max_retry_backoff: float = 5.0,
         availability_interval: float = 0.5,
         clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
+        encode: Callable[[Any], bytes] | None = None,
+        encode_many: Callable[[list[Any]], list[bytes]] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -188,6 +221,8 @@ class BatchAssembler:
         self._retry_backoff = retry_backoff
         self._max_retry_backoff = max_retry_backoff
         self._clock_us = clock_us
+        self._encode = encode
+        self._encode_many = encode_many
         self._probe = availability_check(bus)
         self._spool = spool
         self._fail_closed = fail_closed
@@ -206,12 +241,19 @@ class BatchAssembler:
                 )
             self._monitor.refresh()
 
-        self._lock = threading.Condition()
-        self._buffer: list[bytes] = []
-        self._first_at = 0.0
+        # add() takes the bare lock: a Condition's own __enter__ is Python code, on every emit.
+        self._mutex = threading.Lock()
+        self._lock = threading.Condition(self._mutex)
+        # Accepted events wait in batch-size pages so the worker takes a batch in O(1),
+        # however far behind the callers it is.
+        self._full: deque[list[Any]] = deque()
+        self._tail: list[Any] = []  # the page being filled
+        self._first_at = 0.0  # when the tail's first event arrived
         self._added = 0  # events accepted so far
-        self._settled = 0  # events durable on the bus or in the spool, or lost (fail-closed)
+        self._taken = 0  # events handed to the worker so far
+        self._settled = 0  # events durable on the bus or in the spool, lost, or rejected
         self._lost: list[tuple[int, int]] = []  # [start, end) event indexes lost, unreported
+        self._rejected: list[tuple[int, str]] = []  # (index, why) not encoded, unreported
         self._loss_reported_through = 0
         self._loss_reason = ""
         self._flush_requested = False
@@ -234,28 +276,34 @@ class BatchAssembler:
     def spool_depth(self) -> SpoolDepth:
         return self._spool.depth if self._spool is not None else SpoolDepth()
 
-    def add(self, encoded_event: bytes) -> None:
-        """Accept one encoded event; raises AuditTrailDownError when fail-closed and down."""
+    def add(self, event: Any) -> None:
+        """Accept one event (encoded on the worker); raises AuditTrailDownError when
+        fail-closed and down."""
         if self._monitor is not None:
             if self._closed:  # checked again under the lock; this only orders the errors
                 raise ClientClosedError("the audit client is closed")
             self._monitor.require_up()
-        with self._lock:
+        with self._mutex:
             if self._closed:
                 raise ClientClosedError("the audit client is closed")
-            if not self._buffer:
+            tail = self._tail
+            if not tail:
                 self._first_at = time.monotonic()
-            self._buffer.append(encoded_event)
+            tail.append(event)
             self._added += 1
             self.stats.events_emitted += 1
-            if len(self._buffer) >= self._batch_size:
+            if len(tail) >= self._batch_size:
+                self._full.append(tail)
+                self._tail = []
                 self._lock.notify_all()
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every event added before this call is durable on the bus or in the spool.
 
-        Raises BusError on timeout, and AuditTrailDownError (fail-closed) when some of those
-        events were lost and no earlier flush reported them.
+        Raises BusError on timeout, AuditTrailDownError (fail-closed) when some of those events
+        were lost, and EventValidationError when some did not encode; either names only events
+        no earlier flush reported. Losses win when there are both (the message names the
+        rejected events too, and both are reported).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
@@ -274,12 +322,17 @@ class BatchAssembler:
                 self._lock.wait(0.05 if remaining is None else min(0.05, remaining))
             lost = self._take_unreported_losses(target)
             reason = self._loss_reason
+            rejected = self._take_unreported_rejections(target)
         if lost:
+            also = f"; besides, {_rejections(rejected)}" if rejected else ""
             raise AuditTrailDownError(
                 f"{lost} events accepted before the audit trail went down were not written; "
-                f"none of their batches reached the bus (fail-closed; last error: {reason})",
+                f"none of their batches reached the bus (fail-closed; last error: {reason})"
+                f"{also}",
                 events_not_written=lost,
             )
+        if rejected:
+            raise EventValidationError(_rejections(rejected))
 
     def drain(self, timeout: float | None = None) -> None:
         """Flush, then block until the spool is empty (a no-op beyond flush without a spool).
@@ -317,14 +370,15 @@ class BatchAssembler:
         """Flush, then stop the worker. Spooled batches stay on disk for the next start.
 
         If the flush times out the assembler stays open (call close again); if it reports lost
-        events (fail-closed) the assembler is closed first and the error raised after.
+        (fail-closed) or rejected events the assembler is closed first and the error raised
+        after.
         """
         with self._lock:
             if self._closed:
                 return
         try:
             self.flush(timeout)
-        except AuditTrailDownError:
+        except (AuditTrailDownError, EventValidationError):
             self._stop(timeout)
             raise
         self._stop(timeout)
@@ -350,6 +404,13 @@ class BatchAssembler:
         self._loss_reported_through = max(start, target)
         self._lost = [(b, e) for b, e in self._lost if e > self._loss_reported_through]
         return lost
+
+    def _take_unreported_rejections(self, target: int) -> list[tuple[int, str]]:
+        """The rejected events with index below ``target`` not reported yet; now they are."""
+        taken = [r for r in self._rejected if r[0] < target]
+        if taken:
+            self._rejected = [r for r in self._rejected if r[0] >= target]
+        return taken
 
     def _reconcile_with_spool(self, position: ChainPosition) -> ChainPosition:
         """Move past a batch that was spooled but whose chain position was never saved.
@@ -379,10 +440,10 @@ class BatchAssembler:
 
     # --- the worker ---------------------------------------------------------------------
 
-    def _next_work(self) -> tuple[list[bytes] | None, bool] | None:
+    def _next_work(self) -> tuple[list[Any] | None, int, bool] | None:
         """Wait until a batch is due or a drain attempt is; None when closed and drained.
 
-        Returns ``(events or None, drain_due)``.
+        Returns ``(events or None, index of the first event, drain_due)``.
         """
         with self._lock:
             while True:
@@ -392,23 +453,25 @@ class BatchAssembler:
                 )
                 drain_due = spool_waiting and now >= self._next_drain_at
                 events = None
-                if self._buffer and (
-                    len(self._buffer) >= self._batch_size
+                if self._full:
+                    events = self._full.popleft()
+                elif self._tail and (
+                    len(self._tail) >= self._batch_size
                     or self._flush_requested
                     or self._closed
                     or now - self._first_at >= self._linger
                 ):
-                    events = self._buffer[: self._batch_size]
-                    del self._buffer[: self._batch_size]
-                    if self._buffer:
-                        self._first_at = now
-                    else:
+                    events, self._tail = self._tail, []
+                start = self._taken
+                if events is not None:
+                    self._taken += len(events)
+                    if not self._full and not self._tail:
                         self._flush_requested = False
                 if events is not None or drain_due:
-                    return events, drain_due
+                    return events, start, drain_due
                 if self._closed:
                     return None
-                if self._buffer:
+                if self._tail:
                     wait = max(0.0, self._linger - (now - self._first_at))
                 else:
                     self._flush_requested = False
@@ -423,11 +486,11 @@ class BatchAssembler:
                 work = self._next_work()
                 if work is None:
                     return
-                events, drain_due = work
+                events, start, drain_due = work
                 if drain_due:
                     self._drain_spool()
                 if events:
-                    self._deliver(events)
+                    self._deliver(events, start)
         except BaseException as exc:
             with self._lock:
                 self._crash = exc
@@ -437,90 +500,133 @@ class BatchAssembler:
             if self._spool is not None:
                 self._spool.close()
 
-    def _deliver(self, events: list[bytes]) -> None:
+    def _deliver(self, events: list[Any], start: int) -> None:
+        encoded, rejected = self._encode_all(events, start)
+        if not encoded:
+            with self._lock:
+                self._settle(start, len(events), rejected)
+            return
         batch = seal_batch(
-            events,
+            encoded,
             producer_id=self.producer_id,
             key=self._key,
             sequence=self._position.next_sequence,
             prev_digest=self._position.prev_digest,
             created_at_us=self._clock_us(),
         )
-        value = batch.encode(self._catalogue)
+        delivery = _Delivery(batch, batch.encode(self._catalogue), start, len(events), rejected)
         if self._fail_closed:
-            self._publish_or_lose(batch, value)
+            self._publish_or_lose(delivery)
         elif self._spool is not None:
-            self._publish_or_spool(batch, value)
+            self._publish_or_spool(delivery)
         else:
-            self._publish_until_done(batch, value)
+            self._publish_until_done(delivery)
+
+    def _encode_all(
+        self, events: list[Any], start: int
+    ) -> tuple[Sequence[bytes], list[tuple[int, str]]]:
+        """The encodings of ``events``, and (index, why) of each one that does not encode."""
+        encode = self._encode
+        if encode is None:
+            return events, []
+        try:
+            if self._encode_many is not None:
+                return self._encode_many(events), []
+            return list(map(encode, events)), []
+        except Exception:  # rare: find which ones, one by one
+            pass
+        encoded: list[bytes] = []
+        rejected: list[tuple[int, str]] = []
+        for offset, event in enumerate(events):
+            try:
+                encoded.append(encode(event))
+            except Exception as exc:  # whatever it is, the event must not vanish silently
+                rejected.append((start + offset, f"{type(exc).__name__}: {exc}"))
+        return encoded, rejected
+
+    def _settle(self, start: int, taken: int, rejected: list[tuple[int, str]]) -> None:
+        """Under the lock: the events ``start`` to ``start + taken`` are done with; record the
+        rejected ones among them for the next flush."""
+        self._settled = start + taken
+        if rejected:
+            self._rejected.extend(rejected)
+            self.stats.events_rejected += len(rejected)
+            for index, why in rejected:
+                _log.error("audit event #%d was not written: it does not encode: %s", index, why)
+        self._lock.notify_all()
 
     @property
     def _message_key(self) -> bytes:
         return self.producer_id.encode("utf-8")
 
-    def _publish_until_done(self, batch: SignedBatch, value: bytes) -> None:
+    def _publish_until_done(self, delivery: _Delivery) -> None:
         """No spool: retry the same bytes until the bus takes them (new events wait)."""
         backoff = self._retry_backoff
         while True:
             try:
-                self._bus.publish(self._topic, self._message_key, value)
+                self._bus.publish(self._topic, self._message_key, delivery.value)
                 break
             except BusError as exc:
                 self._note_failure(exc)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, self._max_retry_backoff)
-        self._advance(batch, "bus")
+        self._advance(delivery, "bus")
 
-    def _publish_or_lose(self, batch: SignedBatch, value: bytes) -> None:
+    def _publish_or_lose(self, delivery: _Delivery) -> None:
         """Fail-closed: at most one attempt; a refused batch is lost whole, the trail down."""
         assert self._monitor is not None
         reason = self._monitor.down_reason()
         if reason is not None:
             # Events accepted just before the trail went down: fail them now rather than
             # spend the writer's whole delivery timeout on each of their batches in turn.
-            self._lose(batch, reason)
+            self._lose(delivery, reason)
             return
         try:
-            self._bus.publish(self._topic, self._message_key, value)
+            self._bus.publish(self._topic, self._message_key, delivery.value)
         except BusError as exc:
             self._monitor.observe(exc)
             with self._lock:
                 self.stats.publish_failures += 1
                 self._error = exc
-            self._lose(batch, f"{type(exc).__name__}: {exc}")
+            self._lose(delivery, f"{type(exc).__name__}: {exc}")
             return
         self._monitor.observe(None)
-        self._advance(batch, "bus")
+        self._advance(delivery, "bus")
 
-    def _lose(self, batch: SignedBatch, reason: str) -> None:
+    def _lose(self, delivery: _Delivery, reason: str) -> None:
         # The position stays put: the bus never saw this sequence, so the next batch takes it
         # and the chain has neither a gap nor a fork.
-        count = len(batch.events)
         with self._lock:
-            self.stats.events_lost += count
-            self._lost.append((self._settled, self._settled + count))
-            self._settled += count
+            self.stats.events_lost += len(delivery.batch.events)
+            self._lost.extend(
+                _spans_without(
+                    delivery.start,
+                    delivery.start + delivery.taken,
+                    [index for index, _ in delivery.rejected],
+                )
+            )
             self._loss_reason = reason
-            self._lock.notify_all()
+            self._settle(delivery.start, delivery.taken, delivery.rejected)
 
-    def _publish_or_spool(self, batch: SignedBatch, value: bytes) -> None:
+    def _publish_or_spool(self, delivery: _Delivery) -> None:
         assert self._spool is not None
         if self._spool.depth.messages:
             # Older batches wait in the spool; this one must queue behind them (chain order).
-            self._spool_batch(batch, value)
+            self._spool_batch(delivery)
             return
         try:
-            self._bus.publish(self._topic, self._message_key, value)
+            self._bus.publish(self._topic, self._message_key, delivery.value)
         except BusError as exc:
             self._note_failure(exc)
             self._schedule_drain()
-            self._spool_batch(batch, value)
+            self._spool_batch(delivery)
             return
-        self._advance(batch, "bus")
+        self._advance(delivery, "bus")
 
-    def _spool_batch(self, batch: SignedBatch, value: bytes) -> None:
+    def _spool_batch(self, delivery: _Delivery) -> None:
         """Append to the spool; if the spool itself fails, keep trying it and the bus."""
         assert self._spool is not None
+        value = delivery.value
         backoff = self._retry_backoff
         while True:
             try:
@@ -538,18 +644,19 @@ class BatchAssembler:
                 except BusError as exc:
                     self._note_failure(exc)
                 else:
-                    self._advance(batch, "bus")
+                    self._advance(delivery, "bus")
                     return
-        self._advance(batch, "spool")
+        self._advance(delivery, "spool")
 
-    def _advance(self, batch: SignedBatch, where: Literal["bus", "spool"]) -> None:
-        """Record that ``batch`` is durable on the bus or in the spool: the chain moves on."""
+    def _advance(self, delivery: _Delivery, where: Literal["bus", "spool"]) -> None:
+        """Record that a batch is durable on the bus or in the spool: the chain moves on."""
+        batch = delivery.batch
         self._position = ChainPosition(batch.sequence + 1, batch.digest)
         if self._chain_state is not None:
             self._chain_state.save(self._position)
         count = len(batch.events)
         with self._lock:
-            self._settled += count
+            self._settle(delivery.start, delivery.taken, delivery.rejected)
             if where == "bus":
                 self.stats.batches_published += 1
                 self.stats.events_published += count
@@ -558,7 +665,6 @@ class BatchAssembler:
                 self.stats.batches_spooled += 1
                 self.stats.events_spooled += count
             self._sync_spool_stats()
-            self._lock.notify_all()
 
     def _note_failure(self, exc: BaseException) -> None:
         with self._lock:
@@ -619,3 +725,24 @@ class BatchAssembler:
             return len(SignedBatch.decode(value, self._catalogue).events)
         except DecodeError:
             return 0
+
+
+def _spans_without(start: int, end: int, holes: list[int]) -> list[tuple[int, int]]:
+    """``[start, end)`` as ``[begin, end)`` spans leaving out the sorted indexes ``holes``."""
+    spans = []
+    for hole in holes:
+        if hole > start:
+            spans.append((start, hole))
+        start = hole + 1
+    if end > start:
+        spans.append((start, end))
+    return spans
+
+
+def _rejections(rejected: list[tuple[int, str]]) -> str:
+    named = "; ".join(why for _, why in rejected[:_REJECTIONS_NAMED])
+    more = len(rejected) - _REJECTIONS_NAMED
+    return (
+        f"{len(rejected)} events accepted earlier did not encode and were not written: {named}"
+        + (f"; and {more} more (see the log)" if more > 0 else "")
+    )

@@ -31,6 +31,7 @@ from producers.events import (
     TrainingDataIntake,
     UserSanction,
 )
+from producers.record_encoder import RecordEncoder
 from producers.signing import SigningKey
 from producers.spool import DB_FILENAME as SPOOL_DB_FILENAME
 from producers.spool import DiskSpool, SpoolDepth
@@ -55,8 +56,8 @@ def _close_open_clients() -> None:
 class AuditClient(Closing):
     """Emits signed audit events for one producer (one running instance of a service).
 
-    Every method validates its event, encodes it (Avro single-object encoding) on the calling
-    thread, and hands it to a background worker that batches, chains, signs and publishes. The
+    Every method checks its event's kind and hands the (immutable) event to a background worker
+    that encodes it (Avro single-object encoding), batches, chains, signs and publishes. The
     client is thread-safe, flushes on :meth:`close`, on leaving a ``with`` block and at interpreter
     exit. Each method returns the event id, which later events cite as evidence.
 
@@ -119,6 +120,10 @@ class AuditClient(Closing):
         self.producer_id = producer_id
         self.fail_closed = fail_closed
         self._catalogue = catalogue or default_catalogue()
+        self._encoder = RecordEncoder(
+            self._catalogue, service_id=service_id, producer_id=producer_id
+        )
+        self._kinds: set[type] = set()  # event classes emit() has checked once
         state = Path(state_dir) if state_dir is not None else None
         chain_state = ChainStateFile(state / f"{producer_id}.chain.json") if state else None
         disk_spool = _open_spool(state, producer_id, spool=spool, fail_closed=fail_closed)
@@ -137,6 +142,8 @@ class AuditClient(Closing):
                 retry_backoff=retry_backoff,
                 max_retry_backoff=max_retry_backoff,
                 availability_interval=availability_interval,
+                encode=self._encoder.encode,
+                encode_many=self._encoder.encode_many,
             )
         except BaseException:
             if disk_spool is not None:
@@ -147,7 +154,8 @@ class AuditClient(Closing):
     @property
     def stats(self) -> BatcherStats:
         """Counters since start, including the current spool depth (``spool_messages``,
-        ``spool_bytes``) and, fail-closed, ``events_lost``."""
+        ``spool_bytes``), ``events_rejected`` (see :meth:`emit`) and, fail-closed,
+        ``events_lost``."""
         return self._batcher.stats
 
     @property
@@ -164,13 +172,23 @@ class AuditClient(Closing):
     def emit(self, event: AuditEvent) -> uuid.UUID:
         """Emit any event model; returns its event id.
 
-        Validation and encoding run on the calling thread; batching, signing and publishing do
-        not, so this does no I/O, except that a fail-closed client asks the bus writer whether
-        the bus is up when its cached answer is older than ``availability_interval``.
+        The event was validated when its model was built; this only checks its kind and hands
+        it to the worker thread, which encodes, batches, signs and publishes it. So this does no
+        I/O and costs the caller a few microseconds, except that a fail-closed client asks the
+        bus writer whether the bus is up when its cached answer is older than
+        ``availability_interval``.
 
-        Raises EventValidationError for an event that does not encode, ClientClosedError after
-        :meth:`close`, and (fail-closed only) AuditTrailDownError when the audit trail is down:
-        the event was not accepted, and the service should not go on with the generation.
+        Raises EventValidationError for an object that is not an event kind, SchemaError for a
+        kind whose schema is missing, ClientClosedError after :meth:`close`, and (fail-closed
+        only) AuditTrailDownError when the audit trail is down: the event was not accepted, and
+        the service should not go on with the generation.
+
+        An event model that validated always encodes: the models bound every value to what
+        its Avro schema holds. One that does not encode anyway (built with
+        ``model_construct``, say) is left out of its batch and never written, but never
+        silently: it is logged at once (logger ``producers.batcher``), counted in
+        ``stats.events_rejected``, and the next :meth:`flush` (or :meth:`close`, :meth:`drain`)
+        raises EventValidationError naming it, once.
 
         Example::
 
@@ -179,15 +197,16 @@ class AuditClient(Closing):
             except AuditTrailDownError:
                 return refuse("generation is unavailable while the audit trail is down")
         """
+        if event.__class__ not in self._kinds:
+            self._check_kind(event)
+        self._batcher.add(event)
+        return event.event_id
+
+    def _check_kind(self, event: object) -> None:
         if not isinstance(event, AuditEvent):
             raise EventValidationError(f"not an audit event: {type(event).__name__}")
-        record = event.to_record(service_id=self.service_id, producer_id=self.producer_id)
-        try:
-            encoded = self._catalogue.encode(event.SCHEMA, record)
-        except (ValueError, TypeError) as exc:
-            raise EventValidationError(f"{event.EVENT_TYPE}: cannot encode: {exc}") from exc
-        self._batcher.add(encoded)
-        return event.event_id
+        self._encoder.prepare(type(event))  # compiled once, so the worker never waits for it
+        self._kinds.add(type(event))
 
     def generation(self, event: Generation) -> uuid.UUID:
         """Record a generation: which model answered whom, with digests of input and output."""
@@ -258,8 +277,9 @@ class AuditClient(Closing):
 
         Raises BusError after ``timeout`` seconds (without a spool, while the bus is down),
         and, fail-closed, AuditTrailDownError when some of those events were not written
-        (``events_not_written`` says how many; none of them reached the bus). Each loss is
-        reported once.
+        (``events_not_written`` says how many; none of them reached the bus). Raises
+        EventValidationError naming the events among them that did not encode (see
+        :meth:`emit`). Each loss and each rejection is reported once.
 
         Example::
 
@@ -287,11 +307,12 @@ class AuditClient(Closing):
         Batches still in the spool stay on disk; a client started later with the same
         ``state_dir`` and ``producer_id`` publishes them before anything new. Call
         :meth:`drain` first to leave nothing behind. Fail-closed, raises AuditTrailDownError
-        (after closing) if events were lost and not yet reported.
+        (after closing) if events were lost and not yet reported; raises EventValidationError
+        (after closing) if events did not encode and were not yet reported.
         """
         try:
             self._batcher.close(timeout)
-        except AuditTrailDownError:
+        except (AuditTrailDownError, EventValidationError):
             _open_clients.discard(self)
             raise
         _open_clients.discard(self)

@@ -314,6 +314,52 @@ def test_plain_decode_gives_logical_values(catalogue: SchemaCatalogue, key: Sign
     )
 
 
+def _by_fastavro(catalogue: SchemaCatalogue, data: bytes) -> bytes:
+    """What fastavro writes for the record ``data`` holds."""
+    return catalogue.encode(SIGNED_BATCH, catalogue.decode(data, logical_types=False)[1])
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [b""],
+        [bytes([i]) * i for i in range(70)],  # the count takes two varint bytes past 63
+        [b"x" * 8191, b"y" * 8192, b"z" * 100_000, b""],  # lengths past the prefix table
+        [i.to_bytes(4, "big") for i in range(5000)],
+        [bytearray(b"mutable"), memoryview(b"view")],
+    ],
+    ids=["one-empty", "seventy", "long-events", "five-thousand", "not-bytes"],
+)
+def test_batch_bytes_are_fastavros(
+    catalogue: SchemaCatalogue, key: SigningKey, events: list[bytes]
+) -> None:
+    batch = seal_batch(
+        events,
+        producer_id="p-生成",
+        key=key,
+        sequence=2**40,
+        prev_digest=bytes(32),
+        created_at_us=-1,
+    )
+    assert all(type(e) is bytes for e in batch.events)
+    data = batch.encode(catalogue)
+    assert data == _by_fastavro(catalogue, data)
+    assert SignedBatch.decode(data, catalogue) == batch
+
+
+def test_a_batch_schema_with_more_after_the_events_is_written_by_fastavro(
+    tmp_path: Path, key: SigningKey
+) -> None:
+    raw = json.loads(SCHEMAS.joinpath(OWN_FILES[0]).read_text(encoding="utf-8"))
+    raw["fields"].append({"name": "note", "type": "string", "default": "n"})
+    (tmp_path / OWN_FILES[0]).write_text(json.dumps(raw))
+    other = SchemaCatalogue(tmp_path)
+    data = _batch(key).encode(other)
+    assert data == _by_fastavro(other, data)
+    assert other.decode(data)[1]["note"] == "n"
+    assert SignedBatch.decode(data, other) == _batch(key)
+
+
 def test_seal_batch_builds_a_verifiable_chain(catalogue: SchemaCatalogue, key: SigningKey) -> None:
     first = _batch(key, sequence=0, prev_digest=GENESIS_DIGEST)
     second = _batch(key, sequence=1, prev_digest=first.digest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import subprocess
 import sys
 import threading
@@ -10,12 +11,14 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from producers import (
     AuditClient,
+    AuditTrailDownError,
+    BusError,
     ClientClosedError,
     EventValidationError,
     Generation,
@@ -209,8 +212,8 @@ def test_avro_round_trip_of_every_event_kind(event: AuditEvent) -> None:
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]  # event models hold tuples; Avro reads arrays as lists
     if isinstance(value, str):
         return str(value)  # StrEnum members compare as their symbols
     return value
@@ -397,3 +400,124 @@ def test_chain_continues_across_restarts(tmp_path: Path) -> None:
         batches = read_batches(log)
     assert [b.sequence for b in batches] == [0, 1, 2]
     assert_valid_chain(batches, key)
+
+
+# --- encoding on the worker thread ------------------------------------------------------------
+
+
+def unencodable(n: int) -> Generation:
+    """An event that never went through validation (model_copy) and does not fit its schema."""
+    return gen(n).model_copy(update={"input_sha256": b"too short"})
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
+def test_an_event_that_does_not_encode_is_reported_never_lost_silently(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = SigningKey.generate()
+    bad = unencodable(2)
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        client = make_client(log, key, batch_size=1000, linger=60)
+        with caplog.at_level(logging.ERROR, logger="producers.batcher"):
+            good = [client.generation(gen(1)), client.emit(bad), client.generation(gen(3))]
+            assert good[1] == bad.event_id  # accepted: encoding is the worker's
+            with pytest.raises(EventValidationError, match=str(bad.event_id)) as info:
+                client.flush()
+        assert "1 events accepted earlier did not encode" in str(info.value)
+        assert any(str(bad.event_id) in r.getMessage() for r in caplog.records)
+        assert client.stats.events_rejected == 1
+        assert client.stats.events_published == 2
+        client.flush()  # reported once
+        good.append(client.generation(gen(4)))
+        client.close()  # nothing left to report
+        batches = read_batches(log)
+    assert_valid_chain(batches, key)
+    catalogue = default_catalogue()
+    written = [catalogue.decode(e)[1]["head"]["event_id"] for b in batches for e in b.events]
+    assert written == [good[0], good[2], good[3]]
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
+def test_close_reports_rejections_and_a_batch_of_only_those_is_not_sealed(
+    tmp_path: Path,
+) -> None:
+    key = SigningKey.generate()
+    state = tmp_path / "state"
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        client = make_client(log, key, batch_size=2, state_dir=state)
+        client.emit(unencodable(1))
+        client.emit(unencodable(2))
+        with pytest.raises(EventValidationError, match="2 events accepted earlier"):
+            client.close()
+        with pytest.raises(ClientClosedError):
+            client.generation(gen(3))
+        assert read_batches(log) == []
+        with make_client(log, key, batch_size=2, state_dir=state) as again:
+            again.generation(gen(3))
+        [batch] = read_batches(log)
+    assert batch.sequence == 0 and batch.prev_digest == GENESIS_DIGEST  # the chain never moved
+
+
+class RefusingBus:
+    """A bus writer that refuses every message."""
+
+    def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        raise BusError("refused")
+
+    def publish_many(self, topic: str, items: Any) -> None:
+        raise BusError("refused")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
+def test_fail_closed_losses_do_not_count_rejected_events() -> None:
+    client = AuditClient(
+        service_id="svc",
+        producer_id="svc-1",
+        key=SigningKey.generate(),
+        bus=RefusingBus(),
+        fail_closed=True,
+        batch_size=1000,
+        linger=60,
+    )
+    client.generation(gen(1))
+    client.emit(unencodable(2))
+    client.generation(gen(3))
+    with pytest.raises(AuditTrailDownError, match="did not encode") as info:
+        client.flush()
+    assert info.value.events_not_written == 2
+    assert client.stats.events_lost == 2 and client.stats.events_rejected == 1
+    client.close()  # both were reported
+
+
+def test_emit_refuses_what_is_not_an_event_kind(tmp_path: Path) -> None:
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        with make_client(log, SigningKey.generate()) as client:
+            with pytest.raises(EventValidationError, match="not an audit event: dict"):
+                client.emit({"request_id": "r1"})  # type: ignore[arg-type]
+            with pytest.raises(EventValidationError, match="not an event kind"):
+                client.emit(AuditEvent())
+        assert read_batches(log) == []
+
+
+class Traced(Generation):
+    """Records which thread builds its record (its own body() sends it through to_record)."""
+
+    threads: ClassVar[list[str]] = []
+
+    def body(self) -> dict[str, Any]:
+        Traced.threads.append(threading.current_thread().name)
+        return super().body()
+
+
+def test_records_are_built_and_encoded_on_the_worker_thread(tmp_path: Path) -> None:
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        with make_client(log, SigningKey.generate()) as client:
+            client.emit(Traced(**gen(1).model_dump()))
+            assert Traced.threads == []
+            client.flush()
+        [batch] = read_batches(log)
+    assert Traced.threads == ["aigc-audit-batcher-svc-1"]
+    assert default_catalogue().decode(batch.events[0])[1]["request_id"] == "r1"

@@ -13,7 +13,16 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from producers.events.base import AuditEvent, Identifier, UtcTime
+from producers.events.base import (
+    AVRO_LONG_MAX,
+    Attr,
+    AuditEvent,
+    Const,
+    Identifier,
+    Nested,
+    RecordLayout,
+    UtcTime,
+)
 
 DETAIL_FIELDS = (
     "personal_information_request",
@@ -42,6 +51,20 @@ class DataHandlingEvent(AuditEvent):
         record: dict[str, Any] = dict.fromkeys(DETAIL_FIELDS)
         record[self.EVENT_TYPE] = detail
         return {"subject": self.subject, **record}
+
+    @classmethod
+    def record_layout(cls) -> RecordLayout:
+        detail = {
+            name: Attr(name)
+            for name in cls.model_fields
+            if name not in ("event_id", "occurred_at", "subject")
+        }
+        return {
+            "head": Nested(cls.head_layout()),
+            "subject": Attr("subject"),
+            **{name: Const(None) for name in DETAIL_FIELDS},
+            cls.EVENT_TYPE: Nested(detail),
+        }
 
 
 class PersonalInformationRequestKind(StrEnum):
@@ -118,8 +141,8 @@ class TrainingDataIntake(DataHandlingEvent):
     legal_basis: Identifier
     contains_personal_information: bool
     consent_basis: str | None = None
-    size_bytes: int = Field(ge=0)
-    record_count: int = Field(ge=0)
+    size_bytes: int = Field(ge=0, le=AVRO_LONG_MAX)
+    record_count: int = Field(ge=0, le=AVRO_LONG_MAX)
     model_name: str | None = None
     model_version: str | None = None
 
@@ -143,7 +166,7 @@ class AnnotationQualityCheck(DataHandlingEvent):
 
     dataset_id: Identifier
     rules_version: Identifier
-    sample_size: int = Field(gt=0)
+    sample_size: int = Field(gt=0, le=AVRO_LONG_MAX)
     sampled_accuracy: Rate = Field(ge=0.0, le=1.0)
     model_name: str | None = None
     model_version: str | None = None
@@ -163,11 +186,11 @@ class SafetyEvaluation(DataHandlingEvent):
 
     model_name: Identifier
     model_version: Identifier
-    generated_test_size: int = Field(ge=0)
+    generated_test_size: int = Field(ge=0, le=AVRO_LONG_MAX)
     qualified_rate: Rate = Field(ge=0.0, le=1.0)
-    should_refuse_test_size: int = Field(ge=0)
+    should_refuse_test_size: int = Field(ge=0, le=AVRO_LONG_MAX)
     refusal_rate: Rate = Field(ge=0.0, le=1.0)
-    should_answer_test_size: int = Field(ge=0)
+    should_answer_test_size: int = Field(ge=0, le=AVRO_LONG_MAX)
     false_refusal_rate: Rate = Field(ge=0.0, le=1.0)
 
 
@@ -212,7 +235,7 @@ class RetentionPurge(DataHandlingEvent):
 
     scope: Identifier
     cutoff: UtcTime
-    records_purged: int = Field(ge=0)
+    records_purged: int = Field(ge=0, le=AVRO_LONG_MAX)
     reason: Identifier
 
 
@@ -231,7 +254,7 @@ class AuthorityDisclosure(DataHandlingEvent):
     authority: Identifier
     reference: Identifier
     scope: Identifier
-    records_disclosed: int = Field(ge=0)
+    records_disclosed: int = Field(ge=0, le=AVRO_LONG_MAX)
     legal_basis: Identifier
 
 

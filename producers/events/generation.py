@@ -5,9 +5,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from producers.events.base import AuditEvent, Identifier, Sha256Digest
+from producers.events.base import (
+    AVRO_INT_MAX,
+    AVRO_LONG_MAX,
+    MODEL_CONFIG,
+    AuditEvent,
+    Identifier,
+    Sha256Digest,
+)
 
 
 class Modality(StrEnum):
@@ -33,7 +40,7 @@ class SafetyVerdict(StrEnum):
 class ImplicitLabel(BaseModel):
     """The implicit label written into the content's metadata under ``AIGC`` (GB 45438-2025)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = MODEL_CONFIG
 
     label: Literal["1", "2", "3"] = "1"
     content_producer: Identifier
@@ -65,12 +72,12 @@ class Generation(AuditEvent):
     subject: Identifier
     input_sha256: Sha256Digest
     output_sha256: Sha256Digest | None = None
-    input_tokens: int | None = Field(default=None, ge=0)
-    output_tokens: int | None = Field(default=None, ge=0)
-    output_bytes: int | None = Field(default=None, ge=0)
+    input_tokens: int | None = Field(default=None, ge=0, le=AVRO_LONG_MAX)
+    output_tokens: int | None = Field(default=None, ge=0, le=AVRO_LONG_MAX)
+    output_bytes: int | None = Field(default=None, ge=0, le=AVRO_LONG_MAX)
     explicit_label: bool
     implicit_label: ImplicitLabel | None = None
     unlabelled_on_request: bool = False
     safety_verdict: SafetyVerdict
     minor_mode: bool = False
-    latency_ms: int = Field(ge=0, le=2**31 - 1)
+    latency_ms: int = Field(ge=0, le=AVRO_INT_MAX)

@@ -10,9 +10,20 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, model_validator
 
-from producers.events.base import AuditEvent, AuthorityReport, Identifier, RiskCode, UtcTime
+from producers.events.base import (
+    MODEL_CONFIG,
+    Attr,
+    AuditEvent,
+    AuthorityReport,
+    Const,
+    Identifier,
+    Nested,
+    RecordLayout,
+    RiskCode,
+    UtcTime,
+)
 
 
 class ModerationTarget(StrEnum):
@@ -41,7 +52,7 @@ class ModerationOutcome(StrEnum):
 class Rectification(BaseModel):
     """A ticket to rectify the model by optimisation training (Art. 14 para 1)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = MODEL_CONFIG
 
     ticket_id: Identifier
     opened_at: UtcTime
@@ -90,6 +101,10 @@ class ModerationAction(AuditEvent):
 
     def body(self) -> dict[str, Any]:
         return {**super().body(), "complaint": None}
+
+    @classmethod
+    def record_layout(cls) -> RecordLayout:
+        return {**super().record_layout(), "complaint": Const(None)}
 
 
 class Complaint(AuditEvent):
@@ -155,4 +170,35 @@ class Complaint(AuditEvent):
                 "feedback_at": self.feedback_at,
             },
             "sealed_evidence": None,
+        }
+
+    @classmethod
+    def record_layout(cls) -> RecordLayout:
+        return {
+            "head": Nested(cls.head_layout()),
+            "case_id": Attr("case_id"),
+            "target": Attr("target"),
+            "target_ref": Attr("target_ref"),
+            "subject": Attr("subject"),
+            "model_name": Attr("model_name"),
+            "model_version": Attr("model_version"),
+            "detection_source": Const(DetectionSource.USER_REPORT),
+            "risk_category": Attr("risk_category"),
+            "action": Attr("action"),
+            "detected_at": Attr("received_at"),
+            "acted_at": Attr("handled_at"),
+            "reviewer": Attr("reviewer"),
+            "rectification": Const(None),
+            "authority_report": Attr("authority_report"),
+            "complaint": Nested(
+                {
+                    "complaint_id": Attr("complaint_id"),
+                    "channel": Attr("channel"),
+                    "received_at": Attr("received_at"),
+                    "due_by": Attr("due_by"),
+                    "handled_at": Attr("handled_at"),
+                    "feedback_at": Attr("feedback_at"),
+                }
+            ),
+            "sealed_evidence": Const(None),
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
 from producers.events.base import AuditEvent, AuthorityReport, Identifier, RiskCode, UtcTime
 
@@ -39,8 +39,9 @@ class UserSanction(AuditEvent):
     subject: Identifier
     action: SanctionAction
     reason_category: RiskCode
-    restricted_functions: list[str] = Field(default_factory=list)
-    evidence: list[str] = Field(default_factory=list)
+    # Tuples, not lists: an emitted event is encoded later, on the client's worker thread.
+    restricted_functions: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
     effective_from: UtcTime
     effective_until: UtcTime | None = None
     records_preserved: bool = True
