@@ -44,7 +44,9 @@ class Settings(BaseModel):
     partitions: int | None = Field(default=None, ge=1, le=1024)
     """Partitions of the events topic; default 6 on Kafka, 1 on the embedded log."""
     replication_factor: int = Field(default=1, ge=1, le=16)
-    compression: Literal["gzip", "lz4", "zstd", "snappy", "none"] = "gzip"
+    compression: Literal["gzip", "lz4", "zstd", "snappy", "none"] = "lz4"
+    """Of Kafka record batches. lz4 costs the producer ~0.1 µs an event, gzip (kafka-python
+    compresses at level 9) ~10 µs; gzip makes the bus a third smaller."""
     delivery_timeout_s: float = Field(default=30.0, gt=0, le=600)
     """How long a producer keeps retrying one batch on Kafka before spooling it."""
     quarantine_streak_limit: int = Field(default=1000, ge=0)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from consumers.bench.pipeline import SERVICES, bench_settings, generation
+from consumers.bench.pipeline import SERVICES, bench_settings, generation, wait_until_ready
 from consumers.deployment import Deployment
 from consumers.rows import generation_row
 from consumers.settings import Settings
@@ -27,7 +27,7 @@ CHUNK = 1000
 """Messages handed to the bus writer at once (still one message per event)."""
 
 
-def _produce(settings: dict[str, Any], events: int, key_pem: bytes, start: Any) -> None:
+def _produce(settings: dict[str, Any], events: int, key_pem: bytes, ready: Any, start: Any) -> None:
     from cryptography.hazmat.primitives import serialization
 
     config = Settings(**settings)
@@ -40,6 +40,7 @@ def _produce(settings: dict[str, Any], events: int, key_pem: bytes, start: Any) 
     ]
     with Deployment(config) as deployment:
         writer = deployment.writer
+        ready.set()
         start.wait()
         pending: list[tuple[bytes | None, bytes]] = []
         for record in prepared:
@@ -71,12 +72,14 @@ def naive_end_to_end(
         store = deployment.store()
         reader, _ = deployment.bus_readers()
         context = multiprocessing.get_context("spawn")
-        start = context.Event()
+        ready, start = context.Event(), context.Event()
         process = context.Process(
-            target=_produce, args=(settings.model_dump(), events, pem, start), daemon=True
+            target=_produce,
+            args=(settings.model_dump(), events, pem, ready, start),
+            daemon=True,
         )
         process.start()
-        time.sleep(0.5)
+        wait_until_ready(process, ready)  # its records built: that is not the run's
         began = time.perf_counter()
         start.set()
         stored = 0

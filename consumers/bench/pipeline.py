@@ -120,6 +120,7 @@ def _produce(
     settings: dict[str, Any],
     events: int,
     rate: float | None,
+    ready: Any,
     start: Any,
     done: Any,
     wire_bytes: Any,
@@ -145,6 +146,7 @@ def _produce(
             for s in SERVICES
         ]
         prepared = [generation(n) for n in range(events)] if rate is None else []
+        ready.set()
         start.wait()
         began = time.perf_counter()
         for n in range(events):
@@ -167,17 +169,29 @@ def _spawn_producer(
     settings: Settings, events: int, rate: float | None
 ) -> tuple[Any, Any, Any, Any]:
     """The producer process, its start and done events and its byte counter; the caller keeps
-    all four (a dropped event's semaphore vanishes before the child can open it)."""
+    all four (a dropped event's semaphore vanishes before the child can open it). Returns once
+    the producer has built its events and opened its clients: none of that is the run's."""
     context = multiprocessing.get_context("spawn")
-    start, done = context.Event(), context.Event()
+    ready, start, done = context.Event(), context.Event(), context.Event()
     wire_bytes = context.Value("d", 0.0)
     process = context.Process(
         target=_produce,
-        args=(settings.model_dump(), events, rate, start, done, wire_bytes),
+        args=(settings.model_dump(), events, rate, ready, start, done, wire_bytes),
         daemon=True,
     )
     process.start()
+    wait_until_ready(process, ready)
     return process, start, done, wire_bytes
+
+
+def wait_until_ready(process: Any, ready: Any, timeout_s: float = 600.0) -> None:
+    """Wait for a producer process to say it is ready; fail if it died or took too long."""
+    deadline = time.monotonic() + timeout_s
+    while not ready.wait(0.2):
+        if not process.is_alive():
+            raise RuntimeError(f"the producer process exited with {process.exitcode} early")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the producer process was not ready in {timeout_s:.0f} s")
 
 
 def _materialise_until(
@@ -214,7 +228,6 @@ def sustained(
         deployment.ensure_topics()
         deployment.materialiser()  # registers the platform keys before the clock starts
         process, start, _done, wire_bytes = _spawn_producer(settings, events, None)
-        time.sleep(0.5)  # the producer builds its events first; they are not part of the run
         began = time.perf_counter()
         start.set()
         ended = _materialise_until(deployment, events, timeout_s, None)
