@@ -117,7 +117,13 @@ def _goal(key: str, summary: dict[str, Any]) -> str:
 
 
 @click.command("bench")
-@click.option("--events", type=click.IntRange(min=1000), default=200_000, show_default=True)
+@click.option(
+    "--events",
+    type=click.IntRange(min=1000),
+    default=500_000,
+    show_default=True,
+    help="Events of the end-to-end run on Kafka.",
+)
 @click.option(
     "--bus",
     type=click.Choice(["embedded", "kafka"]),

@@ -36,7 +36,7 @@ class BenchError(PlatformError):
 
 @dataclass(frozen=True)
 class BenchPlan:
-    events: int = 200_000
+    events: int = 500_000
     """Events of the end-to-end runs on Kafka (and of the naive baseline's bus)."""
     export_events: int = 1_000_000
     """Events of the end-to-end run on the embedded bus, whose store is then exported and the
