@@ -169,12 +169,16 @@ class Materialiser:
                 step.redelivered_skipped += 1
                 continue
             engine_checked = write.engine is not None and write.engine[1].is_checked(index)
-            verdict = self._verifier.verify(message, engine_checked=engine_checked)
+            known = write.engine[1].decoded.get(index) if write.engine is not None else None
+            decoded = (known.batch, known.leaves) if known is not None else None
+            verdict = self._verifier.verify(message, engine_checked=engine_checked, decoded=decoded)
             if verdict.reason == "unknown_key":
                 # A producer registers its key before its first batch, but on another topic:
                 # read the registry to its end before calling the key unknown.
                 self._settle_keys(step)
-                verdict = self._verifier.verify(message, engine_checked=engine_checked)
+                verdict = self._verifier.verify(
+                    message, engine_checked=engine_checked, decoded=decoded
+                )
             self._settle(message, verdict, step, write, index)
             self._streak = 0 if verdict.accepted else self._streak + 1
             if 0 < self._quarantine_streak_limit <= self._streak:
