@@ -54,6 +54,21 @@ class BundleSource:
             self._names_cache = cached
         return cached
 
+    def path(self, name: str) -> Path | None:
+        """The file's own path, when it is a file of its own (a directory bundle's)."""
+        return None
+
+    def open_at(self, name: str, offset: int) -> IO[bytes]:
+        """The file, opened and positioned at byte ``offset``."""
+        fh = self.open(name)
+        try:
+            if offset:
+                fh.seek(offset)
+        except BaseException:
+            fh.close()
+            raise
+        return fh
+
     def read(self, name: str) -> bytes:
         if not self.has(name):
             raise Unreadable(f"{name} is missing")
@@ -91,6 +106,9 @@ class DirectorySource(BundleSource):
 
     def open(self, name: str) -> IO[bytes]:
         return (self.root / name).open("rb")
+
+    def path(self, name: str) -> Path | None:
+        return self.root / name
 
     def schemas_root(self) -> Any:
         return self.root / fmt.SCHEMAS_DIR

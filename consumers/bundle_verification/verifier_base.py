@@ -21,8 +21,13 @@ def same_json(line: str, rendered: str) -> bool:
 
 
 class VerifierBase:
-    def __init__(self, source: BundleSource, root_public_key: bytes) -> None:
+    def __init__(
+        self, source: BundleSource, root_public_key: bytes, *, workers: int | None = None
+    ) -> None:
         self.source = source
+        self.workers = workers
+        """Processes that check the events (check 6): None for as many as the machine has
+        cores when the bundle is big enough to gain from them, 1 for this process alone."""
         self.root = root_public_key
         self.root_id = key_id_for(root_public_key)
         self.result = BundleVerification(Path(source.label))
@@ -37,6 +42,22 @@ class VerifierBase:
 
     def run(self) -> BundleVerification:
         self._load()
+        try:
+            self._start()
+            self._run_steps()
+        finally:
+            self._finish()
+        self.result.counts = self.found
+        self.result.manifest = self.manifest
+        return self.result
+
+    def _start(self) -> None:
+        """Set going, ahead of the checks, work that does not depend on their outcome."""
+
+    def _finish(self) -> None:
+        """Release what ``_start`` took."""
+
+    def _run_steps(self) -> None:
         for step in (
             self._check_manifest,
             self._check_files,
@@ -54,9 +75,6 @@ class VerifierBase:
                 problems(f"cannot be checked: {type(exc).__name__}: {reason_of(exc)}")
                 detail = ""
             self.result.checks.append(problems.check(name.strip(), detail or ok_detail.strip()))
-        self.result.counts = self.found
-        self.result.manifest = self.manifest
-        return self.result
 
     # -- shared inputs ----------------------------------------------------------------------
 

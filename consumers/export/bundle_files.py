@@ -33,7 +33,12 @@ class FamilyFiles:
             (self.root / fmt.EVENTS_DIR).mkdir(exist_ok=True)
             # Both stay open across chunks; close() closes them.
             avro = (self.root / fmt.avro_path(stem)).open("wb")
-            writer = Writer(avro, fmt.PARSED_EXPORTED_EVENT, codec=fmt.AVRO_CODEC)
+            writer = Writer(
+                avro,
+                fmt.PARSED_EXPORTED_EVENT,
+                codec=fmt.AVRO_CODEC,
+                sync_interval=fmt.AVRO_BLOCK_BYTES,
+            )
             jsonl = (self.root / fmt.jsonl_path(stem)).open("w", encoding="utf-8", newline="\n")
             files = self._open[family] = (avro, writer, jsonl)
             self.counts[stem] = 0

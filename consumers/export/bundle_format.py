@@ -4,8 +4,10 @@ A bundle is a directory or a zip file holding the same paths::
 
     manifest.json            what the bundle is: format, selection, counts, every file's SHA-256
     manifest.sig             {"key_id", "signature"}: Ed25519 by the export key over manifest.json
-    events/<family>.avro     Avro container of aigc.audit.export.ExportedEvent: the exact signed
-                             event bytes with their inclusion proof in their batch's Merkle tree
+    events/<family>.avro     Avro container of aigc.audit.export.ExportedEvent, batch by batch in
+                             leaf order: the exact signed event bytes with their inclusion proof
+                             in their batch's Merkle tree (the audit path's 32-byte hashes, leaf
+                             to root, in one ``bytes``)
     events/<family>.jsonl    the same events decoded, one JSON object a line, same order
     batches.json             every batch holding an exported event: its signed head, signature,
                              bus position and inclusion proof in a signed partition checkpoint
@@ -17,6 +19,10 @@ A bundle is a directory or a zip file holding the same paths::
 
 Binary values are lowercase hex in JSON; times are integer microseconds since the epoch (UTC)
 where they are signed, ISO 8601 where they are only for reading.
+
+This is format 2 (``aigc-audit-bundle/2`` in the manifest). Format 1 differed only in writing
+each event's inclusion proof as an Avro ``array<bytes>``, which costs several times more to read
+than the one ``bytes`` of format 2; the verifier reads both.
 
 This module imports only the standard library, fastavro and ``producers``: the verifier runs
 with nothing but the bundle and the root public key.
@@ -39,7 +45,10 @@ from consumers.export.event_json import event_json_line as event_json_line
 from consumers.export.event_json import json_default as json_default
 from producers.signing import BatchHead, KeyRegistration
 
-FORMAT = "aigc-audit-bundle/1"
+FORMAT = "aigc-audit-bundle/2"
+FORMATS = ("aigc-audit-bundle/1", FORMAT)
+"""Formats the verifier reads. Version 1 wrote each inclusion proof as ``array<bytes>``;
+version 2 writes it as one ``bytes`` (concatenated hashes), which reads several times faster."""
 
 MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.sig"
@@ -65,31 +74,45 @@ FAMILY_FILES: dict[str, str] = {
 FAMILY_BY_STEM: dict[str, str] = {stem: family for family, stem in FAMILY_FILES.items()}
 
 EXPORTED_EVENT = "aigc.audit.export.ExportedEvent"
-EXPORTED_EVENT_SCHEMA: dict[str, Any] = {
-    "type": "record",
-    "name": "ExportedEvent",
-    "namespace": "aigc.audit.export",
-    "doc": "One exported audit event: its exact signed bytes and their place in their batch.",
-    "fields": [
-        {"name": "event_id", "type": "string"},
-        {"name": "family", "type": "string", "doc": "Avro full name of the event's schema."},
-        {"name": "producer_id", "type": "string"},
-        {"name": "batch_sequence", "type": "long"},
-        {"name": "leaf_index", "type": "int", "doc": "The event's leaf in its batch's tree."},
-        {
-            "name": "event_bytes",
-            "type": "bytes",
-            "doc": "The single-object encoding exactly as the producer signed it.",
-        },
-        {
-            "name": "inclusion_proof",
-            "type": {"type": "array", "items": "bytes"},
-            "doc": "RFC 6962 audit path of leaf_index up to the batch's merkle_root.",
-        },
-    ],
-}
+
+
+def _exported_event_schema(proof_type: Any, proof_doc: str) -> dict[str, Any]:
+    return {
+        "type": "record",
+        "name": "ExportedEvent",
+        "namespace": "aigc.audit.export",
+        "doc": "One exported audit event: its exact signed bytes and their place in their batch.",
+        "fields": [
+            {"name": "event_id", "type": "string"},
+            {"name": "family", "type": "string", "doc": "Avro full name of the event's schema."},
+            {"name": "producer_id", "type": "string"},
+            {"name": "batch_sequence", "type": "long"},
+            {"name": "leaf_index", "type": "int", "doc": "The event's leaf in its batch's tree."},
+            {
+                "name": "event_bytes",
+                "type": "bytes",
+                "doc": "The single-object encoding exactly as the producer signed it.",
+            },
+            {"name": "inclusion_proof", "type": proof_type, "doc": proof_doc},
+        ],
+    }
+
+
+EXPORTED_EVENT_SCHEMA: dict[str, Any] = _exported_event_schema(
+    "bytes",
+    "RFC 6962 audit path of leaf_index up to the batch's merkle_root: the sibling hashes, "
+    "32 bytes each, leaf to root, concatenated.",
+)
+EXPORTED_EVENT_SCHEMA_V1: dict[str, Any] = _exported_event_schema(
+    {"type": "array", "items": "bytes"},
+    "RFC 6962 audit path of leaf_index up to the batch's merkle_root.",
+)
+"""How bundles of format 1 wrote their events (read, never written)."""
 PARSED_EXPORTED_EVENT = parse_schema(EXPORTED_EVENT_SCHEMA, {})
+PARSED_EXPORTED_EVENT_V1 = parse_schema(EXPORTED_EVENT_SCHEMA_V1, {})
 AVRO_CODEC = "deflate"
+AVRO_BLOCK_BYTES = 1 << 20
+"""Records per Avro block: about this many bytes of them (before compression)."""
 
 
 def avro_path(stem: str) -> str:

@@ -299,7 +299,7 @@ def _write_batch(
                 "batch_sequence": batch.sequence,
                 "leaf_index": index,
                 "event_bytes": data,
-                "inclusion_proof": tree.path(index),
+                "inclusion_proof": b"".join(tree.path(index)),
             },
             renderer.line(event_id, record),
         )

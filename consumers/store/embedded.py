@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -162,10 +163,9 @@ class EmbeddedStore:
     def _absorb_partial_output(self) -> None:
         # chDB keeps what a query had written before it failed (a JSON head with no rows) and
         # hands it out in front of the next query's result; a throwaway query takes it.
-        try:
+        # A session broken beyond that fails this too; the next real query will say so.
+        with contextlib.suppress(Exception):
             self._session.query("SELECT 1", "CSV")
-        except Exception:
-            pass
 
     def _run(self, sql: str, fmt: str, params: Mapping[str, str] | None) -> str:
         try:
