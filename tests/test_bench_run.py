@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
+
+from rich.console import Console
 
 from consumers.bench.command import figures_table
 from consumers.bench.run import summarise, target_met
@@ -69,3 +72,21 @@ def test_the_table_shows_every_query_and_the_verification() -> None:
     cells = [str(c) for column in table.columns for c in column._cells]
     assert any("b over 10,000 events" in c for c in cells)
     assert "verified" in cells
+
+
+def test_a_stage_keeps_its_bus_in_the_printed_table() -> None:
+    data = result()
+    data["stages"]["stages"] = [
+        {
+            "name": "bus produce",
+            "label": "bus produce [kafka]",
+            "ours_eps": 1.0,
+            "library_eps": 2.0,
+            "library": "kafka.KafkaProducer",
+            "ratio": 0.5,
+        }
+    ]
+    data["summary"] = summarise(data)
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(figures_table(data))
+    assert "bus produce [kafka]" in console.export_text()

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from consumers.bench.run import TARGETS, BenchPlan, run_bench, target_met
@@ -30,12 +31,13 @@ def figures_table(result: dict[str, Any]) -> Table:
         table.add_column(column, overflow="fold")
     summary = result["summary"]
     for stage in result["stages"]["stages"]:
-        name = stage.get("label") or stage["name"]
+        # escaped: rich would take "[kafka]" in "bus produce [kafka]" for a style and drop it
+        name = escape(stage.get("label") or stage["name"])
         table.add_row(
             "stage (ev/s)",
             name,
             _eps(stage["ours_eps"]),
-            f"{_eps(stage['library_eps'])} {stage['library']}",
+            escape(f"{_eps(stage['library_eps'])} {stage['library']}"),
             f"{stage['ratio']:.2f}",
         )
     client = result["client"]
