@@ -14,6 +14,8 @@ from consumers.bench.run import summarise, target_met
 def result(bus: str = "kafka") -> dict[str, Any]:
     pipeline = {"events": 1000, "eps": 50_000.0, "bus_bytes_per_event": 217.0}
     pipeline["store_bytes_per_event"] = 190.0
+    pipeline["producer_cpu_us"] = 10.5
+    pipeline["materialiser_cpu_us"] = 14.25
     return {
         "plan": {"bus": bus},
         "client": {"eps": 120_000.0, "emit_p50_us": 2.0, "emit_p99_us": 9.0, "emit_max_us": 40},
@@ -71,6 +73,7 @@ def test_the_table_shows_every_query_and_the_verification() -> None:
     table = figures_table(data)
     cells = [str(c) for column in table.columns for c in column._cells]
     assert any("b over 10,000 events" in c for c in cells)
+    assert "10.5 / 14.2" in cells  # where the CPU of an end-to-end event goes
     assert "verified" in cells
 
 

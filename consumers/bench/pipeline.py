@@ -36,6 +36,10 @@ class PipelineFigures:
     eps: float
     bus_bytes_per_event: float
     store_bytes_per_event: float
+    producer_cpu_us: float = 0.0
+    """CPU time of the producer process per event, all its threads, over the run."""
+    materialiser_cpu_us: float = 0.0
+    """CPU time of the materialiser's process per event (chDB's threads included)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ def _produce(
     ready: Any,
     start: Any,
     done: Any,
-    wire_bytes: Any,
+    counters: Any,
 ) -> None:
     """Emit ``events`` through one client per service, as fast as possible or at ``rate``
     events per second (then each event's ``occurred_at`` is the moment it is emitted)."""
@@ -148,6 +152,7 @@ def _produce(
         prepared = [generation(n) for n in range(events)] if rate is None else []
         ready.set()
         start.wait()
+        cpu = time.process_time()
         began = time.perf_counter()
         for n in range(events):
             client = clients[n % len(clients)]
@@ -161,7 +166,8 @@ def _produce(
             client.emit(generation(n, datetime.now(UTC)))
         for client in clients:
             client.close()
-        wire_bytes.value = writer.bytes
+        counters[0] = writer.bytes
+        counters[1] = time.process_time() - cpu
     done.set()
 
 
@@ -173,15 +179,15 @@ def _spawn_producer(
     the producer has built its events and opened its clients: none of that is the run's."""
     context = multiprocessing.get_context("spawn")
     ready, start, done = context.Event(), context.Event(), context.Event()
-    wire_bytes = context.Value("d", 0.0)
+    counters = context.Array("d", 2)  # bytes handed to the bus, CPU seconds of the run
     process = context.Process(
         target=_produce,
-        args=(settings.model_dump(), events, rate, ready, start, done, wire_bytes),
+        args=(settings.model_dump(), events, rate, ready, start, done, counters),
         daemon=True,
     )
     process.start()
     wait_until_ready(process, ready)
-    return process, start, done, wire_bytes
+    return process, start, done, counters
 
 
 def wait_until_ready(process: Any, ready: Any, timeout_s: float = 600.0) -> None:
@@ -227,10 +233,12 @@ def sustained(
     with Deployment(settings) as deployment:
         deployment.ensure_topics()
         deployment.materialiser()  # registers the platform keys before the clock starts
-        process, start, _done, wire_bytes = _spawn_producer(settings, events, None)
+        process, start, _done, counters = _spawn_producer(settings, events, None)
         began = time.perf_counter()
+        cpu = time.process_time()
         start.set()
         ended = _materialise_until(deployment, events, timeout_s, None)
+        materialiser_cpu = time.process_time() - cpu
         process.join(timeout=60)
         store = deployment.store()
         seconds = ended - began
@@ -239,8 +247,10 @@ def sustained(
             events=events,
             seconds=seconds,
             eps=events / seconds,
-            bus_bytes_per_event=wire_bytes.value / events,
+            bus_bytes_per_event=counters[0] / events,
             store_bytes_per_event=_disk_bytes(store) / events,
+            producer_cpu_us=counters[1] / events * 1e6,
+            materialiser_cpu_us=materialiser_cpu / events * 1e6,
         )
         exported = _export_and_verify(deployment, workdir) if export else None
     return figures, exported
