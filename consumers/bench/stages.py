@@ -558,7 +558,7 @@ def kafka_produce_stage(
         "kafka",
         note=(
             f"ours: KafkaLogWriter.publish per batch of {BATCH_SIZE}, each waiting for its ack "
-            "(acks=all, idempotent, gzip)"
+            "(acks=all, idempotent, lz4)"
         ),
     )
 
