@@ -14,9 +14,10 @@ events written under the current schema, and it is done strictly:
 - each event is framed in a wrapper record between fields we write, and followed by a 16-byte
   seal drawn at random for the poll: an event with trailing bytes, or one that ends early,
   shifts the seal, which then no longer matches;
-- every body is walked in Python first (:mod:`consumers.avro_framing`): union and enum
-  indexes, booleans, lengths and the exact end, which the engine reads more loosely than
-  fastavro (it takes a union index of 2 for null);
+- the file declares each ``["null", T]`` union with a third, sentinel branch
+  (:mod:`consumers.engine_schema`): the engine reads a two-branch union loosely (any index but 1
+  is null to it), a three-branch one strictly, so an index fastavro would refuse is an engine
+  error or a row holding the sentinel; enum indexes and booleans it checks itself;
 - every string is checked to be valid UTF-8 (the engine would take any bytes; fastavro not),
   the event id to be a UUID and every time to lie in the calendar (:mod:`consumers.
   logical_values`, which the Python path applies too);
@@ -44,7 +45,7 @@ from typing import Any
 
 import fastavro
 
-from consumers.avro_framing import FramingError, compile_framing
+from consumers.engine_schema import EngineView, strict_unions
 from consumers.logical_values import MAX_MICROS, MIN_MICROS, LogicalChecks, LogicalField
 from consumers.store.tables import EVENTS, GENERATIONS, Table
 from producers.batch import SignedBatch
@@ -61,21 +62,25 @@ GENERATION = Generation.SCHEMA
 _WRAPPER_FIELDS = ("msg", "leaf", "sequence", "producer", "leaf_hash", "raw", "event", "seal")
 """The fields of one wrapper record, in order: the event sits between bytes we control."""
 
-_SPECIAL = {
+_HEAD = {
     "event_id": "toUUID(tupleElement(tupleElement(event, 'head'), 'event_id'))",
     "occurred_at": "fromUnixTimestamp64Micro(tupleElement(tupleElement(event, 'head'), "
     "'occurred_at'), 'UTC')",
     "service_id": "tupleElement(tupleElement(event, 'head'), 'service_id')",
     "producer_id": "tupleElement(tupleElement(event, 'head'), 'producer_id')",
-    "implicit_label": "isNotNull(tupleElement(event, 'implicit_label'))",
-    "label_value": "tupleElement(tupleElement(event, 'implicit_label'), 'label')",
-    "content_producer": "tupleElement(tupleElement(event, 'implicit_label'), 'content_producer')",
-    "produce_id": "tupleElement(tupleElement(event, 'implicit_label'), 'produce_id')",
-    "reserved_code1": "tupleElement(tupleElement(event, 'implicit_label'), 'reserved_code1')",
     # consumers.rows.hold_keys: a generation answers to its subject (it has no case)
     "hold_keys": "if(tupleElement(event, 'subject') != '', "
     "[concat('subject:', tupleElement(event, 'subject'))], [])",
 }
+"""Columns of both tables that come from the head (or, for hold keys, the subject)."""
+
+_LABEL = {
+    "label_value": "label",
+    "content_producer": "content_producer",
+    "produce_id": "produce_id",
+    "reserved_code1": "reserved_code1",
+}
+"""Generation columns read from the implicit label (null where there is none)."""
 
 
 def _zigzag(n: int) -> bytes:
@@ -95,50 +100,13 @@ def _long(n: int) -> bytes:
     return _SMALL[n] if 0 <= n < 4096 else _zigzag(n)
 
 
-def _utf8_checks(schema: Any, path: str) -> list[str]:
-    """Engine expressions that hold when every string in ``schema`` (at ``path``) is UTF-8.
-
-    A null string makes its check null, which ``countIf`` counts as passing: as it should."""
-    if isinstance(schema, list):
-        return [check for branch in schema for check in _utf8_checks(branch, path)]
-    if schema == "string":
-        return [f"isValidUTF8({path})"]
-    if isinstance(schema, dict):
-        kind = schema.get("type")
-        if kind == "record":
-            return [
-                check
-                for f in schema["fields"]
-                for check in _utf8_checks(f["type"], f"tupleElement({path}, '{f['name']}')")
-            ]
-        if kind in ("array", "map"):
-            # Generations have none; a schema that grows one needs its checks written here.
-            raise ValueError(f"no UTF-8 check for an Avro {kind} at {path}")
-        if isinstance(kind, (dict, list)) or kind == "string":
-            return _utf8_checks(kind, path)
-    return []
-
-
-def _logical_check(field: LogicalField) -> str:
+def _logical_check(view: EngineView, field: LogicalField) -> str:
     """An engine expression that holds when the value is not what its logical type says (as
     :class:`consumers.logical_values.LogicalChecks` decides in Python)."""
-    expr = "event"
-    for name in field.path:
-        expr = f"tupleElement({expr}, '{name}')"
+    expr = view.value(field.path)
     if field.kind == "uuid":
         return f"isNull(toUUIDOrNull({expr}))"
     return f"NOT ({expr} BETWEEN {MIN_MICROS} AND {MAX_MICROS})"
-
-
-def _enums(schema: Mapping[str, Any]) -> set[str]:
-    """Top-level fields of a record that hold an enum (bare or in a union)."""
-
-    def is_enum(t: Any) -> bool:
-        if isinstance(t, list):
-            return any(is_enum(b) for b in t)
-        return isinstance(t, dict) and t.get("type") == "enum"
-
-    return {f["name"] for f in schema["fields"] if is_enum(f["type"])}
 
 
 def _quote(value: str) -> str:
@@ -196,7 +164,7 @@ class GenerationIngest:
                 {"name": "producer", "type": "string"},
                 {"name": "leaf_hash", "type": {"type": "fixed", "name": "Leaf", "size": 32}},
                 {"name": "raw", "type": "bytes"},
-                {"name": "event", "type": event_schema},
+                {"name": "event", "type": strict_unions(event_schema)},
                 {"name": "seal", "type": {"type": "fixed", "name": "Seal", "size": 16}},
             ],
         }
@@ -208,26 +176,29 @@ class GenerationIngest:
         directory.mkdir(parents=True, exist_ok=True)
         for stale in directory.glob("*.avro"):  # left by a crash mid-poll: the bus has them
             stale.unlink(missing_ok=True)
-        self._utf8 = _utf8_checks(event_schema, "event")
+        view = self._view = EngineView(event_schema)
+        self._utf8 = [f"isValidUTF8({view.value(path)})" for path in view.strings()]
+        self._sentinels = view.sentinels()
         self._logical = [
-            _logical_check(field) for field in LogicalChecks(catalogue).fields(GENERATION)
+            _logical_check(view, field) for field in LogicalChecks(catalogue).fields(GENERATION)
         ]
-        self._framing = compile_framing(event_schema)
-        self._enums = _enums(event_schema)
-        fields = {f["name"] for f in event_schema["fields"]}
-        self._generation_select = self._select(GENERATIONS, fields)
+        self._generation_select = self._select(GENERATIONS)
         self._events_select = self._events_exprs()
 
     # -- SQL ---------------------------------------------------------------------------------
 
-    def _select(self, table: Table, fields: set[str]) -> str:
+    def _select(self, table: Table) -> str:
+        view, fields = self._view, self._view.fields()
         exprs = []
         for name, _ in table.columns:
-            if name in _SPECIAL:
-                exprs.append(_SPECIAL[name])
+            if name in _HEAD:
+                exprs.append(_HEAD[name])
+            elif name == "implicit_label":  # consumers.rows.generation_row: whether there is one
+                exprs.append(view.present(("implicit_label",)))
+            elif name in _LABEL:
+                exprs.append(view.value(("implicit_label", _LABEL[name])))
             elif name in fields:
-                value = f"tupleElement(event, '{name}')"
-                exprs.append(f"toString({value})" if name in self._enums else value)
+                exprs.append(view.value((name,)))
             else:
                 raise ValueError(f"column {table.name}.{name} has no source in {GENERATION}")
         return ", ".join(exprs)
@@ -235,19 +206,19 @@ class GenerationIngest:
     def _events_exprs(self) -> str:
         head = "tupleElement(event, 'head')"
         source = {
-            "event_id": _SPECIAL["event_id"],
+            "event_id": _HEAD["event_id"],
             "event_type": f"toString(tupleElement({head}, 'event_type'))",
             "family": _quote(GENERATION),
-            "occurred_at": _SPECIAL["occurred_at"],
-            "service_id": _SPECIAL["service_id"],
-            "producer_id": _SPECIAL["producer_id"],
+            "occurred_at": _HEAD["occurred_at"],
+            "service_id": _HEAD["service_id"],
+            "producer_id": _HEAD["producer_id"],
             "schema_version": f"tupleElement({head}, 'schema_version')",
             "schema_fingerprint": f"unhex('{self._fingerprint.hex()}')",
             "batch_sequence": "sequence",
             "leaf_index": "leaf",
             "leaf_hash": "leaf_hash",
             "event_bytes": "raw",
-            "hold_keys": _SPECIAL["hold_keys"],
+            "hold_keys": _HEAD["hold_keys"],
         }
         missing = set(EVENTS.column_names) - set(source)
         if missing:
@@ -280,11 +251,6 @@ class GenerationIngest:
                 for leaf, raw in enumerate(batch.events)
                 if raw[2:HEADER_SIZE] == self._fingerprint
             ]
-            try:
-                for _leaf, raw in mine:
-                    self._framing(raw, HEADER_SIZE)
-            except FramingError:
-                continue  # the Python path decodes this message and says what is wrong
             producer = batch.producer_id.encode("utf-8")
             prefix_tail = _long(batch.sequence) + _long(len(producer)) + producer
             msg = _long(index)
@@ -334,6 +300,7 @@ class GenerationIngest:
             [
                 f"seal != unhex('{seal.hex()}')",
                 f"tupleElement({head}, 'producer_id') != producer",
+                *self._sentinels,
                 *(f"NOT {check}" for check in self._utf8),
                 *self._logical,
             ]
