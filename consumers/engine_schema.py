@@ -26,16 +26,18 @@ def _other(union: list[Any]) -> Any:
     return union[1] if union[0] == "null" else union[0]
 
 
+def _sentinel(other: Any) -> str:
+    """The third branch of a ``["null", other]`` union: a type no such writer ever wrote."""
+    return "float" if other == "boolean" else "boolean"
+
+
 def strict_unions(schema: Any) -> Any:
     """``schema`` (Parsing Canonical Form) with every ``["null", T]`` made ``["null", T, S]``.
 
     The null branch keeps its index, so the same bytes decode to the same values."""
     if isinstance(schema, list):
         if _is_null_union(schema):
-            other = _other(schema)
-            sentinel = "float" if other == "boolean" else "boolean"
-            branches = [strict_unions(b) for b in schema]
-            return [*branches, sentinel]
+            return [*(strict_unions(b) for b in schema), _sentinel(_other(schema))]
         return [strict_unions(b) for b in schema]
     if isinstance(schema, Mapping) and schema.get("type") == "record":
         return {
@@ -73,8 +75,7 @@ class EngineView:
         schema = self._resolve(schema)
         if _is_null_union(schema):
             other = self._resolve(_other(schema))
-            sentinel = "Float32" if other == "boolean" else "Bool"
-            members = sorted([self.engine_type(other), sentinel])
+            members = sorted([self.engine_type(other), self.engine_type(_sentinel(other))])
             return f"Variant({', '.join(members)})"
         primitive = {
             "string": "String",
@@ -150,7 +151,7 @@ class EngineView:
             if _is_null_union(schema):
                 expr, _, present = self._walk(path)
                 other = self._resolve(_other(schema))
-                sentinel = "Float32" if other == "boolean" else "Bool"
+                sentinel = self.engine_type(_sentinel(other))
                 out.append(" AND ".join([*present, f"variantType({expr}) = '{sentinel}'"]))
                 visit(other, path)
             elif isinstance(schema, Mapping) and schema.get("type") == "record":

@@ -48,19 +48,18 @@ import fastavro
 from consumers.engine_schema import EngineView, strict_unions
 from consumers.logical_values import MAX_MICROS, MIN_MICROS, LogicalChecks, LogicalField
 from consumers.store.tables import EVENTS, GENERATIONS, Table
+from consumers.verification import DecodedBatch
 from producers.batch import SignedBatch
 from producers.codec import HEADER_SIZE, MAGIC, SchemaCatalogue
 from producers.errors import AuditError
 from producers.events import Generation
 from producers.merkle import leaf_hash
+from producers.record_encoder import write_long
 from producers.transports.base import BusMessage
 
 log = logging.getLogger(__name__)
 
 GENERATION = Generation.SCHEMA
-
-_WRAPPER_FIELDS = ("msg", "leaf", "sequence", "producer", "leaf_hash", "raw", "event", "seal")
-"""The fields of one wrapper record, in order: the event sits between bytes we control."""
 
 _HEAD = {
     "event_id": "toUUID(tupleElement(tupleElement(event, 'head'), 'event_id'))",
@@ -83,23 +82,6 @@ _LABEL = {
 """Generation columns read from the implicit label (null where there is none)."""
 
 
-def _zigzag(n: int) -> bytes:
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n & ~0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_SMALL = [_zigzag(n) for n in range(4096)]
-
-
-def _long(n: int) -> bytes:
-    return _SMALL[n] if 0 <= n < 4096 else _zigzag(n)
-
-
 def _logical_check(view: EngineView, field: LogicalField) -> str:
     """An engine expression that holds when the value is not what its logical type says (as
     :class:`consumers.logical_values.LogicalChecks` decides in Python)."""
@@ -113,13 +95,6 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-@dataclass(frozen=True)
-class DecodedBatch:
-    batch: SignedBatch
-    leaves: list[bytes]
-    """The RFC 6962 leaf hash of each of ``batch.events``."""
-
-
 @dataclass
 class PollGenerations:
     """The generation events of one poll in an Avro file, and what the engine found in them."""
@@ -128,7 +103,6 @@ class PollGenerations:
     checked: dict[int, list[str]] = field(default_factory=dict)
     """Message index -> the hold keys of its generation events, for every message whose
     generation events all passed (absent: the Python path decodes them)."""
-    sequence: dict[int, int] = field(default_factory=dict)
     decoded: dict[int, DecodedBatch] = field(default_factory=dict)
     """Message index -> its batch and leaf hashes, as the check decoded them: the verifier
     takes them rather than decoding the same bytes twice."""
@@ -234,7 +208,6 @@ class GenerationIngest:
         """
         records: list[bytes] = []
         expected: dict[int, int] = {}
-        sequence: dict[int, int] = {}
         decoded: dict[int, DecodedBatch] = {}
         seal = os.urandom(16)
         for index, message in enumerate(messages):
@@ -252,28 +225,25 @@ class GenerationIngest:
                 if raw[2:HEADER_SIZE] == self._fingerprint
             ]
             producer = batch.producer_id.encode("utf-8")
-            prefix_tail = _long(batch.sequence) + _long(len(producer)) + producer
-            msg = _long(index)
-            count = 0
+            prefix_tail = write_long(batch.sequence) + write_long(len(producer)) + producer
+            msg = write_long(index)
             for leaf, raw in mine:
                 records.append(
                     b"".join(
                         (
                             msg,
-                            _long(leaf),
+                            write_long(leaf),
                             prefix_tail,
                             leaves[leaf],
-                            _long(len(raw)),
+                            write_long(len(raw)),
                             raw,
                             raw[HEADER_SIZE:],
                             seal,
                         )
                     )
                 )
-                count += 1
-            if count:
-                expected[index] = count
-                sequence[index] = batch.sequence
+            if mine:
+                expected[index] = len(mine)
         if not records:
             return PollGenerations(None, decoded=decoded)
         body = b"".join(records)
@@ -281,11 +251,11 @@ class GenerationIngest:
         path = Path(name)
         with os.fdopen(fd, "wb") as out:
             out.write(self._header)
-            out.write(_long(len(records)))
-            out.write(_long(len(body)))
+            out.write(write_long(len(records)))
+            out.write(write_long(len(body)))
             out.write(body)
             out.write(self._sync)
-        poll = PollGenerations(path, sequence=sequence, decoded=decoded)
+        poll = PollGenerations(path, decoded=decoded)
         checked = self._run_check(path, seal, expected)
         if checked is None:
             return poll  # the Python path takes every message of this poll

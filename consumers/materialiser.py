@@ -169,8 +169,7 @@ class Materialiser:
                 step.redelivered_skipped += 1
                 continue
             engine_checked = write.engine is not None and write.engine[1].is_checked(index)
-            known = write.engine[1].decoded.get(index) if write.engine is not None else None
-            decoded = (known.batch, known.leaves) if known is not None else None
+            decoded = write.engine[1].decoded.get(index) if write.engine is not None else None
             verdict = self._verifier.verify(message, engine_checked=engine_checked, decoded=decoded)
             if verdict.reason == "unknown_key":
                 # A producer registers its key before its first batch, but on another topic:

@@ -51,6 +51,14 @@ REASONS = (
 
 
 @dataclass(frozen=True)
+class DecodedBatch:
+    """A message already decoded as a batch, with the leaf hash of each of its events."""
+
+    batch: SignedBatch
+    leaves: list[bytes]
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The outcome for one message: accepted (``reason`` None) or the reason it was refused."""
 
@@ -83,18 +91,18 @@ class BatchVerifier:
         message: BusMessage,
         *,
         engine_checked: bool = False,
-        decoded: tuple[SignedBatch, list[bytes]] | None = None,
+        decoded: DecodedBatch | None = None,
     ) -> Verdict:
         """The verdict on one message. ``engine_checked``: the store's engine already decoded
         this message's current-schema generation events and found them sound and of the batch's
         producer (:mod:`consumers.generation_ingest`); step 6 then skips exactly those.
-        ``decoded``: the batch and its events' leaf hashes, already decoded from this very
-        message by that check; steps 1 and 4 use them instead of doing the work again."""
+        ``decoded``: this very message as that check already decoded and hashed it; steps 1
+        and 4 use it instead of doing the work again."""
         # 1. A well-formed SignedBatch.
         if message.value[: len(MAGIC)] != MAGIC:
             return Verdict(None, [], "not_a_batch", "no Avro single-object marker (C3 01)")
         try:
-            batch = decoded[0] if decoded else SignedBatch.decode(message.value, self._catalogue)
+            batch = decoded.batch if decoded else SignedBatch.decode(message.value, self._catalogue)
         except UnknownSchemaError as exc:
             return Verdict(None, [], "unknown_batch_schema", str(exc))
         except (AuditError, ValueError, TypeError) as exc:
@@ -129,7 +137,7 @@ class BatchVerifier:
             return Verdict(batch, [], "bad_signature", str(exc))
 
         # 4. The events are the ones signed for.
-        leaves = decoded[1] if decoded else [leaf_hash(raw) for raw in batch.events]
+        leaves = decoded.leaves if decoded else [leaf_hash(raw) for raw in batch.events]
         actual = root_from_leaf_hashes(leaves)
         if actual != batch.merkle_root:
             return Verdict(

@@ -921,8 +921,8 @@ def engine_stages(
     messages: Sequence[BusMessage], store: Any, catalogue: SchemaCatalogue, workdir: Path
 ) -> list[StageFigure]:
     """What the materialiser does for generation events on the embedded store
-    (:mod:`consumers.generation_ingest`): the check (the poll file written, every body framed
-    in Python, the engine's read and checks) and the engine's insert of their rows, next to
+    (:mod:`consumers.generation_ingest`): the check (the poll file written, the engine's strict
+    read and checks) and the engine's insert of their rows, next to
     the engine reading the same bodies from a plain Avro file and inserting them as they are.
 
     ``store`` is a migrated :class:`~consumers.store.embedded.EmbeddedStore`."""
@@ -931,12 +931,13 @@ def engine_stages(
     ingest = GenerationIngest(store, catalogue, workdir / "ingest")
     polls = _chunks(messages, POLL_MESSAGES)
     fingerprint = catalogue.fingerprint(GENERATION)
-    events = sum(
-        1
+    bodies = [
+        raw[HEADER_SIZE:]
         for message in messages
         for raw in SignedBatch.decode(message.value, catalogue).events
         if raw[2:HEADER_SIZE] == fingerprint
-    )
+    ]
+    events = len(bodies)
     with _clock() as checking:
         checked = [ingest.check(poll, catalogue) for poll in polls]
     _check(
@@ -958,12 +959,7 @@ def engine_stages(
         fastavro.writer(
             out,
             schema,
-            (
-                schemaless_reader(io.BytesIO(raw[HEADER_SIZE:]), schema, None)
-                for message in messages
-                for raw in SignedBatch.decode(message.value, catalogue).events
-                if raw[2:HEADER_SIZE] == fingerprint
-            ),
+            (schemaless_reader(io.BytesIO(body), schema, None) for body in bodies),
         )
     source = f"file('{plain}', 'Avro')"
     with _clock() as reading:
@@ -985,8 +981,8 @@ def engine_stages(
             events,
             note=(
                 "ours: GenerationIngest.check per poll: batch decode, leaf hashes, the poll file, "
-                "every body framed in Python, then the engine's read with the seal, producer, "
-                "UTF-8, UUID and time checks (this replaces fastavro decoding of generations)"
+                "then the engine's strict read with the seal, producer, union sentinel, UTF-8, "
+                "UUID and time checks (this replaces fastavro decoding of generations)"
             ),
         ),
         StageFigure(
