@@ -5,6 +5,15 @@ batch's rows (typed tables, then ``events``, then ``batches`` last) or the refus
 ``quarantine`` (after its chain finding, if any); and only when every message of a poll is
 written, commit the bus position. Each insert carries a token derived from the message's
 position, so a crash anywhere in between is repaired by processing the same messages again.
+
+A flood of bad messages does not stop ingestion: every ``reject_alert_streak`` messages in a row
+refused on one bus partition raise a ``reject_flood`` alert (one warning line, the
+``reject_floods`` count of :class:`MaterialiseStats`, and a row in ``chain_findings`` at the bus
+position that completed the run, which ``trail_integrity`` reports under the producer ``(bus)``),
+and the materialiser goes on. The run is counted per partition, in bus order, and read back from
+the store at start-up, so a replay or a restart raises the same alerts at the same positions.
+With ``on_reject_flood="stop"`` the materialiser stops at the alert instead
+(:class:`MaterialiserHalted`), for operators who prefer a halt to a quarantined stream.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from consumers.chain import AcceptedBatch, ChainHead, ChainTracker
 from consumers.checkpoints.checkpointer import Checkpointer
@@ -34,7 +43,30 @@ log = logging.getLogger(__name__)
 
 
 class MaterialiserHalted(PlatformError):
-    """Too many messages in a row failed verification: the materialiser stopped on purpose."""
+    """Too many messages in a row failed verification and ``on_reject_flood`` is "stop": the
+    materialiser stopped on purpose."""
+
+
+FLOOD_KIND = "reject_flood"
+FLOOD_PRODUCER = "(bus)"
+"""A reject flood is a finding about a bus partition, not about a producer: the messages in it
+are unauthenticated (or refused), so none of the producer ids they claim is credible."""
+
+
+@dataclass
+class RejectStreak:
+    """The run of refused messages at the end of one bus partition, as far as it is settled."""
+
+    count: int = 0
+    first_offset: int = 0
+
+    def settle(self, offset: int, accepted: bool) -> None:
+        if accepted:
+            self.count = 0
+            return
+        if self.count == 0:
+            self.first_offset = offset
+        self.count += 1
 
 
 @dataclass
@@ -48,6 +80,9 @@ class MaterialiseStats:
     redelivered_skipped: int = 0
     engine_decoded: int = 0
     """Of ``events_materialised``, those the store's engine decoded (generation_ingest)."""
+    reject_floods: int = 0
+    """``reject_flood`` alerts raised: each is ``reject_alert_streak`` more messages refused in
+    a row on one partition."""
 
     def add(self, other: MaterialiseStats) -> None:
         for name in self.__dataclass_fields__:
@@ -67,15 +102,19 @@ class Materialiser:
         root_public_key: bytes,
         catalogue: SchemaCatalogue | None = None,
         before_commit: Callable[[], None] | None = None,
-        quarantine_streak_limit: int = 1000,
+        reject_alert_streak: int = 1000,
+        on_reject_flood: Literal["alert", "stop"] = "alert",
         checkpointer: Checkpointer | None = None,
         engine_decoding: bool | None = None,
     ) -> None:
         """``engine_decoding``: let the store's engine decode generation events (see
-        :mod:`consumers.generation_ingest`); None: wherever the store can (the embedded one)."""
+        :mod:`consumers.generation_ingest`); None: wherever the store can (the embedded one).
+        ``reject_alert_streak``: refused messages in a row on one partition that raise a
+        ``reject_flood`` alert (0: never); ``on_reject_flood``: go on after it, or stop."""
         self._checkpointer = checkpointer
-        self._quarantine_streak_limit = quarantine_streak_limit
-        self._streak = 0
+        self._alert_streak = reject_alert_streak
+        self._stop_on_flood = on_reject_flood == "stop"
+        self._streaks: dict[tuple[str, int], RejectStreak] = {}
         self._store = store
         self._events = events
         self._keys = keys
@@ -88,7 +127,9 @@ class Materialiser:
         self._keys.seek_to_beginning()
         self._chain = ChainTracker(self._load_heads(), self._accepted_batch)
         self._verifier = BatchVerifier(self._catalogue, self._keyring, self._chain)
-        self._processed: dict[tuple[str, int], set[int]] = {}
+        self._processed: dict[tuple[str, int], dict[int, bool]] = {}
+        """Per partition: offsets at or past the committed position that the store already
+        holds, and whether each was accepted."""
         self._poll = PollWrite()
         if engine_decoding is None:
             engine_decoding = engine_reads_files(store)
@@ -101,18 +142,11 @@ class Materialiser:
     # -- start-up state, read back from the store ------------------------------------------
 
     def _load_heads(self) -> dict[str, ChainHead]:
+        # Only accepted batches move a head (consumers.chain), so the heads are the last
+        # accepted batch of each producer; what quarantine holds never counts.
         result = self._store.query(
-            f"""
-            SELECT producer_id, argMax(sequence, offset), hex(argMax(digest, offset))
-            FROM (
-                SELECT producer_id, sequence, digest, offset FROM {self._db}.batches
-                UNION ALL
-                SELECT assumeNotNull(producer_id), assumeNotNull(sequence),
-                       assumeNotNull(digest), offset
-                FROM {self._db}.quarantine WHERE advances_chain
-            )
-            GROUP BY producer_id
-            """
+            f"SELECT producer_id, max(sequence), hex(argMax(digest, sequence)) "
+            f"FROM {self._db}.batches GROUP BY producer_id"
         )
         return {p: ChainHead(int(s), bytes.fromhex(d)) for p, s, d in result.rows}
 
@@ -131,19 +165,44 @@ class Materialiser:
         return AcceptedBatch(bytes.fromhex(digest), topic, int(partition), int(offset))
 
     def _already_processed(self, message: BusMessage) -> bool:
-        """True for a message written before a crash but not committed: it must not count twice."""
+        """True for a message written before a crash but not committed: it must not count twice.
+        Its verdict still extends or ends the partition's reject streak, as it did the first
+        time, so that the alerts after it fall where they would have without the crash."""
         tp = (message.topic, message.partition)
         if tp not in self._processed:
-            start = self._events.committed(*tp) or 0
-            params = {"t": message.topic, "p": message.partition, "o": start}
-            where = "topic = {t:String} AND partition = {p:UInt32} AND offset >= {o:UInt64}"
-            result = self._store.query(
-                f"SELECT offset FROM {self._db}.batches WHERE {where} "
-                f"UNION ALL SELECT offset FROM {self._db}.quarantine WHERE {where}",
-                params,
-            )
-            self._processed[tp] = {int(r[0]) for r in result.rows}
-        return message.offset in self._processed[tp]
+            self._load_partition(tp)
+        accepted = self._processed[tp].get(message.offset)
+        if accepted is None:
+            return False
+        self._streaks[tp].settle(message.offset, accepted)
+        return True
+
+    def _load_partition(self, tp: tuple[str, int]) -> None:
+        """What the store holds of a partition from its committed position on, and the reject
+        streak the messages before that position left (read once per partition per start)."""
+        start = self._events.committed(*tp) or 0
+        params = {"t": tp[0], "p": tp[1], "o": start}
+        here = "topic = {t:String} AND partition = {p:UInt32}"
+        result = self._store.query(
+            f"SELECT offset, 1 FROM {self._db}.batches WHERE {here} AND offset >= {{o:UInt64}} "
+            f"UNION ALL SELECT offset, 0 FROM {self._db}.quarantine "
+            f"WHERE {here} AND offset >= {{o:UInt64}}",
+            params,
+        )
+        self._processed[tp] = {int(o): bool(int(a)) for o, a in result.rows}
+        # The run before ``start``: the refused messages after the last accepted one.
+        last = self._store.query(
+            f"SELECT count(), max(offset) FROM {self._db}.batches "
+            f"WHERE {here} AND offset < {{o:UInt64}}",
+            params,
+        ).rows[0]
+        after = int(last[1]) + 1 if int(last[0]) else 0
+        run = self._store.query(
+            f"SELECT count(), min(offset) FROM {self._db}.quarantine "
+            f"WHERE {here} AND offset >= {{a:UInt64}} AND offset < {{o:UInt64}}",
+            {**params, "a": after},
+        ).rows[0]
+        self._streaks[tp] = RejectStreak(int(run[0]), int(run[1]) if int(run[0]) else 0)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -157,10 +216,12 @@ class Materialiser:
             self._chain = ChainTracker(self._load_heads(), self._accepted_batch)
             self._verifier = BatchVerifier(self._catalogue, self._keyring, self._chain)
             self._processed.clear()
+            self._streaks.clear()
             if self._checkpointer is not None:
                 self._checkpointer.forget()
         write = PollWrite()
         self._poll = write
+        keys_reread = False
         if self._ingest is not None and messages:
             write.engine = (self._ingest, self._ingest.check(messages, self._catalogue))
         for index, message in enumerate(messages):
@@ -171,27 +232,46 @@ class Materialiser:
             engine_checked = write.engine is not None and write.engine[1].is_checked(index)
             decoded = write.engine[1].decoded.get(index) if write.engine is not None else None
             verdict = self._verifier.verify(message, engine_checked=engine_checked, decoded=decoded)
-            if verdict.reason == "unknown_key":
+            if verdict.reason == "unknown_key" and not keys_reread:
                 # A producer registers its key before its first batch, but on another topic:
-                # read the registry to its end before calling the key unknown.
+                # read the registry to its end before calling the key unknown. Once per poll
+                # is enough (a key registered before any batch of this poll was published is
+                # then read), and keeps a flood of unknown keys from polling the registry per
+                # message.
+                keys_reread = True
                 self._settle_keys(step)
                 verdict = self._verifier.verify(
                     message, engine_checked=engine_checked, decoded=decoded
                 )
-            self._settle(message, verdict, step, write, index)
-            self._streak = 0 if verdict.accepted else self._streak + 1
-            if 0 < self._quarantine_streak_limit <= self._streak:
-                # What was written is committed; then stop, as a bad deploy or a lost key would
-                # otherwise quarantine the whole stream without anyone looking.
-                self._write(write)
-                self._events.commit(_next_positions(messages[: index + 1]))
-                self.stats.add(step)
-                self.checkpoint(force=True)
-                raise MaterialiserHalted(
-                    f"{self._streak} messages in a row failed verification (the last: "
-                    f"{verdict.reason} at {message.topic}/{message.partition}/{message.offset}); "
-                    "stopped: check the producers' keys and deployment, then start again"
+            streak = self._streaks[(message.topic, message.partition)]
+            flooding = 0 < self._alert_streak <= streak.count
+            self._settle(message, verdict, step, write, index, quiet=flooding)
+            if verdict.accepted and flooding:
+                log.warning(
+                    "reject flood on %s/%s ended at offset %s: %s messages in a row were "
+                    "refused from offset %s",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    streak.count,
+                    streak.first_offset,
                 )
+            streak.settle(message.offset, verdict.accepted)
+            crossed = self._alert_streak > 0 and not verdict.accepted
+            if crossed and streak.count % self._alert_streak == 0:
+                self._alert(message, streak, step, write)
+                if self._stop_on_flood:
+                    # What was written is committed; then stop, as the operator asked.
+                    self._write(write)
+                    self._events.commit(_next_positions(messages[: index + 1]))
+                    self.stats.add(step)
+                    self.checkpoint(force=True)
+                    raise MaterialiserHalted(
+                        f"{streak.count} messages in a row failed verification (the last: "
+                        f"{verdict.reason} at {message.topic}/{message.partition}/"
+                        f"{message.offset}); stopped as on_reject_flood is 'stop': check "
+                        "the producers' keys and deployment, then start again"
+                    )
         if messages:
             self._write(write)
             if self._before_commit is not None:
@@ -200,6 +280,38 @@ class Materialiser:
         self.stats.add(step)
         self.checkpoint()
         return step
+
+    def _alert(
+        self, message: BusMessage, streak: RejectStreak, step: MaterialiseStats, write: PollWrite
+    ) -> None:
+        """One ``reject_flood`` alert: the row at the position that completed the run (derived
+        from bus positions and times only, so a replay writes the same row), a count, a line."""
+        detail = (
+            f"{streak.count} messages in a row refused on {message.topic}/{message.partition}, "
+            f"offsets {streak.first_offset}..{message.offset}"
+        )
+        write.rows(CHAIN_FINDINGS).append(
+            {
+                "producer_id": FLOOD_PRODUCER,
+                "kind": FLOOD_KIND,
+                "expected_sequence": None,
+                "got_sequence": 0,  # a flood names no sequence; the run is in ``detail``
+                "detail": detail,
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "received_at": us_to_datetime(message.timestamp_us),
+            }
+        )
+        step.reject_floods += 1
+        if streak.count == self._alert_streak:
+            log.warning(
+                "reject flood: %s; quarantining goes on%s",
+                detail,
+                "" if not self._stop_on_flood else ", but on_reject_flood is 'stop'",
+            )
+        else:
+            log.info("reject flood goes on: %s", detail)
 
     def _write(self, write: PollWrite) -> None:
         """The poll's rows into the store, then its batches into the partition trees."""
@@ -275,7 +387,11 @@ class Materialiser:
         step: MaterialiseStats,
         write: PollWrite,
         index: int,
+        *,
+        quiet: bool = False,
     ) -> None:
+        """``quiet``: the message is part of a reject flood already alerted on, so its
+        quarantine is logged at debug level rather than one warning per message."""
         position = _position(message)
         batch = verdict.batch
         if self._checkpointer is not None:
@@ -316,13 +432,13 @@ class Materialiser:
             write.rows(CHAIN_FINDINGS).append(finding)
             step.chain_findings += 1
         write.rows(QUARANTINE).append(
-            self._quarantine_row(message, verdict.reason or "rejected", verdict.detail, verdict)
+            self._quarantine_row(
+                message, verdict.reason or "rejected", verdict.detail, verdict, quiet=quiet
+            )
         )
         step.messages_quarantined += 1
         step.events_quarantined += len(batch.events) if batch else 0
         write.settled.append((message.topic, message.partition, message.offset))
-        if batch is not None and verdict.advances_chain:
-            self._chain.advance(batch)
 
     def _quarantine(
         self,
@@ -338,10 +454,17 @@ class Materialiser:
         step.messages_quarantined += 1
 
     def _quarantine_row(
-        self, message: BusMessage, reason: str, detail: str, verdict: Verdict | None
+        self,
+        message: BusMessage,
+        reason: str,
+        detail: str,
+        verdict: Verdict | None,
+        *,
+        quiet: bool = False,
     ) -> dict[str, Any]:
         batch = verdict.batch if verdict is not None else None
-        log.warning(
+        log.log(
+            logging.DEBUG if quiet else logging.WARNING,
             "quarantined %s/%s/%s: %s: %s",
             message.topic,
             message.partition,
@@ -360,7 +483,8 @@ class Materialiser:
             "key_id": batch.key_id if batch else None,
             "sequence": batch.sequence if batch else None,
             "digest": batch.digest if batch else None,
-            "advances_chain": bool(verdict and verdict.advances_chain),
+            # Kept for stores written when a chain finding moved the head; none does now.
+            "advances_chain": False,
             "message": message.value,
         }
 

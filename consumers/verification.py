@@ -7,7 +7,9 @@ the message goes to quarantine. Steps, in the order they run:
 2. its key is registered, belongs to the batch's producer, and was valid at the batch's time;
 3. the Ed25519 signature over the signing input holds under that key;
 4. the RFC 6962 Merkle root over the events equals the signed root;
-5. the batch continues its producer's hash chain (else a chain finding);
+5. the batch continues its producer's hash chain from the last accepted batch (else a chain
+   finding: ``chain_gap``, ``chain_fork`` or ``replay``, see :mod:`consumers.chain`; a finding
+   never moves the head);
 6. every event decodes under a known event schema and names the batch's producer.
 """
 
@@ -42,12 +44,13 @@ REASONS = (
     "replay",
     "chain_gap",
     "chain_fork",
-    "chain_reorder",
     "unknown_event_schema",
     "malformed_event",
     "event_producer_mismatch",
 )
-"""Every reason a batch can be quarantined for."""
+"""Every reason a batch can be quarantined for. ``chain_reorder`` is gone: since only accepted
+batches move a chain's head, a late batch is the missing one (accepted) or a gap, fork or replay;
+stores written before may still hold it."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,6 @@ class Verdict:
     @property
     def accepted(self) -> bool:
         return self.reason is None
-
-    @property
-    def advances_chain(self) -> bool:
-        return self.chain is not None and self.chain.advances
 
 
 class BatchVerifier:

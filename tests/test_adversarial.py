@@ -91,13 +91,17 @@ def test_reordered_batches(h: Harness) -> None:
     b0, b1, b2, b3 = h.chain("svc-1", [events_of(h, "svc-1", 10 * i) for i in range(4)])
     around(h, [b0.encode(), b2.encode(), b1.encode(), b3.encode()])
     h.materialise()
-    assert h.quarantine_reasons() == [(2, "chain_gap"), (3, "chain_reorder")]
+    # b2 is a gap and does not move the head; b1, late, links to b0 and is accepted; b3 is
+    # judged against b1 (the last accepted head), so it is a gap too. b2 stays in quarantine.
+    assert h.quarantine_reasons() == [(2, "chain_gap"), (4, "chain_gap")]
     findings = h.query(
         "SELECT kind, expected_sequence, got_sequence FROM audit.chain_findings ORDER BY offset"
     ).rows
-    assert findings == [("chain_gap", 1, 2), ("chain_reorder", 3, 1)]
-    # b3 continues from b2, the re-anchored head: the stream goes on after the finding.
-    assert h.count("batches", "producer_id = 'svc-1'") == 2
+    assert findings == [("chain_gap", 1, 2), ("chain_gap", 2, 3)]
+    assert sorted(
+        int(r[0])
+        for r in h.query("SELECT sequence FROM audit.batches WHERE producer_id='svc-1'").rows
+    ) == [0, 1]
     assert_good_landed(h)
 
 
@@ -105,13 +109,16 @@ def test_missing_batch(h: Harness) -> None:
     b0, _b1, b2, b3 = h.chain("svc-1", [events_of(h, "svc-1", 10 * i) for i in range(4)])
     around(h, [b0.encode(), b2.encode(), b3.encode()])
     h.materialise()
-    assert h.quarantine_reasons() == [(2, "chain_gap")]
-    rows = h.query("SELECT kind, expected_sequence, got_sequence FROM audit.chain_findings").rows
-    assert rows == [("chain_gap", 1, 2)]
+    # The head stays at b0: b3, which links to the quarantined b2, is judged against b0.
+    assert h.quarantine_reasons() == [(2, "chain_gap"), (3, "chain_gap")]
+    rows = h.query(
+        "SELECT kind, expected_sequence, got_sequence FROM audit.chain_findings ORDER BY offset"
+    ).rows
+    assert rows == [("chain_gap", 1, 2), ("chain_gap", 1, 3)]
     assert sorted(
         int(r[0])
         for r in h.query("SELECT sequence FROM audit.batches WHERE producer_id='svc-1'").rows
-    ) == [0, 3]
+    ) == [0]
     assert_good_landed(h)
 
 
@@ -246,12 +253,13 @@ def test_event_claiming_another_producer(h: Harness) -> None:
     assert_good_landed(h)
 
 
-def test_a_run_of_bad_messages_stops_the_materialiser(tmp_path: Path) -> None:
-    """A bad deploy (or a lost key) must stop the materialiser, not quietly quarantine the
-    whole stream; what it wrote before stopping is committed and nothing is settled twice."""
+def test_a_run_of_bad_messages_stops_the_materialiser_when_asked(tmp_path: Path) -> None:
+    """With on_reject_flood = "stop", a bad deploy (or a lost key) stops the materialiser at
+    the alert instead of quietly quarantining the whole stream; what it wrote before stopping
+    (the alert among it) is committed and nothing is settled twice."""
     from consumers.materialiser import MaterialiserHalted
 
-    h = Harness(tmp_path / "data", quarantine_streak_limit=3)
+    h = Harness(tmp_path / "data", reject_alert_streak=3, on_reject_flood="stop")
     try:
         h.publish_batch(good_batch(h, 1000, 0, bytes(32)))
         for n in range(5):
@@ -260,13 +268,41 @@ def test_a_run_of_bad_messages_stops_the_materialiser(tmp_path: Path) -> None:
             h.materialise()
         assert h.count("generations") == 3
         assert h.count("quarantine") == 3
+        floods = h.query("SELECT producer_id, offset, detail FROM audit.chain_findings").rows
+        assert floods == [
+            ("(bus)", 3, "3 messages in a row refused on aigc-audit.events/0, offsets 1..3")
+        ]
     finally:
         h.close()
 
-    again = Harness(tmp_path / "data", quarantine_streak_limit=0)
+    # The default goes on: the run read back from the store continues, so no second alert.
+    again = Harness(tmp_path / "data", reject_alert_streak=3)
     try:
-        again.materialise()
+        assert again.materialise().reject_floods == 0
         assert again.quarantine_reasons() == [(n, "not_a_batch") for n in range(1, 6)]
         assert again.count("generations") == 3
+        assert again.count("chain_findings", "kind = 'reject_flood'") == 1
     finally:
         again.close()
+
+
+def test_the_deprecated_streak_limit_still_stops(tmp_path: Path) -> None:
+    from consumers.materialiser import MaterialiserHalted
+
+    with pytest.warns(DeprecationWarning, match="quarantine_streak_limit is deprecated"):
+        h = Harness(tmp_path / "data", quarantine_streak_limit=2)
+    try:
+        assert (h.settings.reject_alert_streak, h.settings.on_reject_flood) == (2, "stop")
+        for n in range(3):
+            h.publish(f"garbage {n}".encode())
+        with pytest.raises(MaterialiserHalted, match="2 messages in a row"):
+            h.materialise()
+        assert h.count("quarantine") == 2
+    finally:
+        h.close()
+    with pytest.warns(DeprecationWarning):
+        never = Harness(tmp_path / "other", quarantine_streak_limit=0)
+    try:
+        assert never.settings.on_reject_flood == "alert"
+    finally:
+        never.close()
