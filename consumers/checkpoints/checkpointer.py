@@ -40,7 +40,10 @@ class PartitionLog:
     next_offset: int = 0
     signed_size: int = -1
     signed_next_offset: int = -1
-    signed_at: float = 0.0
+    signed_at: float | None = None
+    """``time.monotonic()`` of the last checkpoint this process signed or loaded; None: none
+    yet, so the next one is due at once (the monotonic clock starts near the machine's boot,
+    so 0.0 would hold back the first checkpoint on a machine up for less than the interval)."""
 
     @property
     def grown(self) -> bool:
@@ -138,7 +141,8 @@ class Checkpointer:
         now = time.monotonic()
         count = 0
         for (topic, partition), state in sorted(self._logs.items()):
-            if not state.grown or (not force and now - state.signed_at < self._interval_s):
+            due = force or state.signed_at is None or now - state.signed_at >= self._interval_s
+            if not state.grown or not due:
                 continue
             self._write(topic, partition, state)
             state.signed_size, state.signed_next_offset = state.tree.size, state.next_offset
