@@ -130,6 +130,46 @@ def _inline(schema: Any, defs: Mapping[str, Any], seen: set[str]) -> Any:
     return out
 
 
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
+
+
+def _int_paths(schema: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Field-name paths to every ``int`` value of a parsed record schema (through records and
+    unions; our schemas hold no int inside an array or a map, and a caller refuses one)."""
+    if isinstance(schema, list):
+        return [p for branch in schema for p in _int_paths(branch, path)]
+    if schema == "int":
+        return [path]
+    if not isinstance(schema, Mapping):
+        return []
+    kind = schema.get("type")
+    if kind == "record":
+        return [p for f in schema["fields"] for p in _int_paths(f["type"], (*path, f["name"]))]
+    if kind in ("array", "map"):
+        inner = schema["items" if kind == "array" else "values"]
+        if _int_paths(inner):
+            raise SchemaError("an int inside an array or a map is not range-checked on decode")
+        return []
+    if isinstance(kind, str):  # {"type": "int", "logicalType": ...}, or another primitive
+        return [path] if kind == "int" else []
+    return _int_paths(kind, path)  # {"type": <a schema>} wraps another schema
+
+
+def _out_of_int_range(record: Any, paths: tuple[tuple[str, ...], ...]) -> str | None:
+    """The first int field of ``record`` outside 32 bits, as ``a.b = value``; None if none."""
+    for path in paths:
+        value = record
+        for name in path:
+            if not isinstance(value, Mapping):
+                break
+            value = value.get(name)
+        else:
+            if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+                return f"{'.'.join(path)} = {value}"
+    return None
+
+
 @dataclass(frozen=True)
 class _Entry:
     fullname: str
@@ -139,6 +179,9 @@ class _Entry:
     fingerprint: bytes
     source: str
     aliases: tuple[str, ...] = ()
+    int_paths: tuple[tuple[str, ...], ...] = ()
+    """Where the record holds an Avro ``int``: fastavro reads any varint there, even one far
+    beyond 32 bits, which a store's Int32 column then silently truncates; decode refuses it."""
 
 
 @dataclass(frozen=True)
@@ -264,15 +307,20 @@ class SchemaCatalogue:
             # A twin without logical types decodes timestamps as exact ints (decode's option).
             parsed_raw = parse_schema(_without(full, "logicalType"), {})
             canonical = to_parsing_canonical_form(parsed)
+            int_paths = tuple(_int_paths(parsed))
         except _Unresolved as exc:
             raise SchemaError(
                 f"schema file {source} uses type {exc.name}, defined in no schema file"
             ) from exc
+        except SchemaError as exc:
+            raise SchemaError(f"schema file {source}: {exc}") from exc
         except Exception as exc:  # fastavro raises assorted types for a bad schema
             raise SchemaError(f"schema file {source} is not a valid Avro schema: {exc}") from exc
         # fastavro returns the CRC-64-AVRO as hex of its little-endian bytes: the wire order.
         fp = bytes.fromhex(_fastavro_fingerprint(canonical, "CRC-64-AVRO"))
-        return _Entry(top["name"], parsed, parsed_raw, canonical, fp, source, _aliases(top))
+        return _Entry(
+            top["name"], parsed, parsed_raw, canonical, fp, source, _aliases(top), int_paths
+        )
 
     def _add(self, entry: _Entry) -> None:
         source, fp = entry.source, entry.fingerprint
@@ -377,6 +425,10 @@ class SchemaCatalogue:
         extra = len(data) - buf.tell()
         if extra:
             raise DecodeError(f"malformed Avro body for {where}: {extra} trailing bytes")
+        if reader.int_paths:
+            beyond = _out_of_int_range(record, reader.int_paths)
+            if beyond is not None:
+                raise DecodeError(f"malformed Avro body for {where}: int {beyond} beyond 32 bits")
         return reader.fullname, record
 
 
