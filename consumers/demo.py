@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 
 from consumers.deployment import Deployment
 from consumers.errors import PlatformError
+from consumers.key_files import make_key_dir
 from consumers.materialiser import MaterialiseStats
 from consumers.query_pack import NamedQuery, bind_params, load_query_pack, run_query
 from consumers.settings import Settings
@@ -63,22 +64,40 @@ KEEP = frozenset({"kafka"})
 """What the demo leaves in place: a broker started by `aigc-audit infra kafka up` lives there."""
 
 
-def prepare_data_dir(data_dir: Path) -> None:
-    """Start the demo from nothing, but never wipe a directory the demo did not create."""
-    entries = [p for p in data_dir.iterdir() if p.name not in KEEP] if data_dir.exists() else []
-    if entries:
-        if not (data_dir / DEMO_MARKER).exists():
-            raise DemoError(
-                f"{data_dir} holds data that is not the demo's; run the demo with "
-                "--data-dir pointing elsewhere"
-            )
-        for entry in entries:
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+def prepare_data_dir(data_dir: Path, key_dir: Path | None = None) -> None:
+    """Start the demo from nothing, but never wipe a directory the demo did not create.
+
+    ``key_dir`` (outside the data directory) is started afresh the same way: keys kept from
+    the last demo would sign for registrations the wiped bus no longer holds.
+    """
+    for directory, keep, option in (
+        (data_dir, KEEP, "--data-dir"),
+        (key_dir, (), "AIGC_AUDIT_KEY_DIR"),
+    ):
+        if directory is not None:
+            _wipe_if_demo(directory, keep, option)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / DEMO_MARKER).write_text("created by `aigc-audit demo`; wiped by the next demo\n")
+    if key_dir is not None:
+        make_key_dir(key_dir)
+        (key_dir / DEMO_MARKER).write_text("created by `aigc-audit demo`; wiped by the next demo\n")
+
+
+def _wipe_if_demo(directory: Path, keep: Iterable[str], option: str) -> None:
+    kept = set(keep)
+    entries = [p for p in directory.iterdir() if p.name not in kept] if directory.exists() else []
+    if not entries:
+        return
+    if not (directory / DEMO_MARKER).exists():
+        raise DemoError(
+            f"{directory} holds data that is not the demo's; run the demo with "
+            f"{option} pointing elsewhere"
+        )
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def reset_demo_topics(settings: Settings) -> None:
@@ -163,7 +182,7 @@ def run_demo(
     on_materialise: Callable[[MaterialiseStats], None] | None = None,
     on_query: Callable[[NamedQuery], None] | None = None,
 ) -> DemoResult:
-    prepare_data_dir(settings.data_dir)
+    prepare_data_dir(settings.data_dir, settings.keys_dir)
     reset_demo_topics(settings)
     seconds: dict[str, float] = {}
     with Deployment(settings) as deployment:

@@ -2,7 +2,8 @@
 
 A registration is signed by the root key and published on the keys topic, where every
 materialiser reads it. In production the root key stays offline and registrations are signed
-on an air-gapped machine; the embedded default keeps it in the data directory for the demo.
+on an air-gapped machine; the embedded default keeps it in the key directory for the demo
+(never in the data directory: see consumers.key_files).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from producers.errors import SignatureError
+from consumers.key_files import make_key_dir
+from producers.errors import KeyFileError, SignatureError
 from producers.key_registration_codec import encode_registration
 from producers.signing import (
     KeyRegistration,
@@ -39,7 +41,7 @@ def ensure_root_key(key_path: Path, public_path: Path) -> SigningKey:
     """Load the root key, creating it (and its public half for inspectors) on first use."""
     if key_path.exists():
         return SigningKey.from_file(key_path)
-    key_path.parent.mkdir(parents=True, exist_ok=True)
+    make_key_dir(key_path.parent)
     key = SigningKey.generate()
     key.to_file(key_path)
     write_public_key(public_path, key.public_key)
@@ -75,7 +77,8 @@ def register_producer(
     path = producer_key_path(keys_dir, producer_id)
     if path.exists():
         return SigningKey.from_file(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_key_dir(keys_dir)  # 0700 at every level the platform makes, not only the last
+    make_key_dir(path.parent)
     key = SigningKey.generate()
     now = _now_us()
     registration = sign_registration(
@@ -106,6 +109,8 @@ def _read_when_complete(path: Path, timeout_s: float = 5.0) -> SigningKey:
     while True:
         try:
             return SigningKey.from_file(path)
+        except KeyFileError:
+            raise  # a wrong mode is not a write in progress: waiting would not fix it
         except SignatureError:
             if time.monotonic() > deadline:
                 raise

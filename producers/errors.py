@@ -35,6 +35,11 @@ class SignatureError(AuditError):
     """An Ed25519 signature does not verify, or a key file is unusable."""
 
 
+class KeyFileError(SignatureError):
+    """A private key file is unsafe to use: readable by group or others (the message names the
+    file and its mode)."""
+
+
 class BusError(AuditError):
     """The bus refused or could not take a message."""
 

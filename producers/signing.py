@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from producers.errors import SignatureError
+from producers.errors import KeyFileError, SignatureError
 
 BATCH_DOMAIN = b"AIGC-AUDIT-BATCH-V1\x00"
 KEYREG_DOMAIN = b"AIGC-AUDIT-KEYREG-V1\x00"
@@ -73,6 +73,16 @@ def key_id_for(public_key: bytes) -> str:
     return hashlib.sha256(public_key).digest()[:16].hex()
 
 
+PRIVATE_KEY_MODE = 0o600
+"""The only mode a private key file is written with, and the widest one it is read with."""
+_GROUP_OR_OTHER = 0o077
+
+
+def unsafe_mode(mode: int) -> bool:
+    """Whether permission bits ``mode`` let the file's group or anyone else at it."""
+    return bool(mode & _GROUP_OR_OTHER)
+
+
 def _write_private_file(path: Path, data: bytes, *, overwrite: bool) -> None:
     if overwrite and path.exists():
         # Write beside the target then rename, so a crash never leaves a half-written key.
@@ -80,8 +90,10 @@ def _write_private_file(path: Path, data: bytes, *, overwrite: bool) -> None:
         target.unlink(missing_ok=True)
     else:
         target = path
-    # O_EXCL: never clobber an existing private key by accident, and the 0o600 mode applies.
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # O_EXCL: never clobber an existing private key by accident, nor follow a planted symlink
+    # to write the key somewhere else; and the file is born 0o600 (the umask can only narrow
+    # it), so there is no moment at which it is wider.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_KEY_MODE)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -92,6 +104,29 @@ def _write_private_file(path: Path, data: bytes, *, overwrite: bool) -> None:
     except BaseException:
         target.unlink(missing_ok=True)
         raise
+
+
+def read_private_file(path: StrPath) -> bytes:
+    """The bytes of a private key file, refused (KeyFileError) if its mode is wider than 0600.
+
+    The mode is judged on the descriptor the bytes are read from, so a file swapped or
+    chmod-ed between a check and the read cannot slip through.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise SignatureError(f"cannot read signing key {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode & 0o777
+        if unsafe_mode(mode):
+            raise KeyFileError(
+                f"signing key {path} is mode {mode:04o}, open to group or others; "
+                f"it must be 0600 (chmod 600 {path}, and consider the key exposed)"
+            )
+        try:
+            return fh.read()
+        except OSError as exc:
+            raise SignatureError(f"cannot read signing key {path}: {exc.strerror}") from exc
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,11 +142,10 @@ class SigningKey:
 
     @classmethod
     def from_file(cls, path: StrPath) -> SigningKey:
-        """Load an unencrypted PKCS8 PEM key; raises SignatureError naming ``path``."""
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise SignatureError(f"cannot read signing key {path}: {exc.strerror}") from exc
+        """Load an unencrypted PKCS8 PEM key; raises SignatureError naming ``path``, and
+        KeyFileError if the file's group or others may read or write it (mode wider than 0600).
+        """
+        data = read_private_file(path)
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
