@@ -2,9 +2,11 @@
 answers ClickHouse's HTTP interface on loopback, so analysts, other commands and Grafana reach the
 store while it is being written.
 
-The running server leaves ``<data_dir>/serve.json`` (mode 0600) with its address and the reader's
-credentials; other commands on the same data directory find it there and read through
-clickhouse-connect instead of trying (and failing) to open the store themselves.
+The running server leaves ``<data_dir>/serve.json`` (mode 0600) with its address and a
+read-only user's credentials (the ``reader``'s when this run made its password, else a per-run
+``local`` reader's); other commands on the same data directory find it there and read through
+clickhouse-connect instead of trying (and failing) to open the store themselves. The writer's
+password is never written down: the server holds salted hashes only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import ssl
 import threading
 import urllib.request
 from dataclasses import dataclass
@@ -34,13 +37,13 @@ class ServeError(PlatformError):
 class ServedStore:
     url: str
     """For clickhouse-connect and ``AIGC_AUDIT_CLICKHOUSE_URL``: read-only."""
-    writer_url: str
     pid: int
 
     @property
     def ping_url(self) -> str:
+        scheme = self.url.split("://", 1)[0]
         host = self.url.split("@", 1)[1].split("/", 1)[0]
-        return f"http://{host}/ping"
+        return f"{scheme}://{host}/ping"
 
 
 def served_store(data_dir: Path) -> ServedStore | None:
@@ -48,11 +51,14 @@ def served_store(data_dir: Path) -> ServedStore | None:
     path = data_dir / SERVE_FILE
     try:
         doc = json.loads(path.read_text())
-        served = ServedStore(doc["url"], doc["writer_url"], int(doc["pid"]))
-    except (OSError, ValueError, KeyError):
+        served = ServedStore(doc["url"], int(doc["pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     try:
-        with urllib.request.urlopen(served.ping_url, timeout=2) as answer:
+        # The ping only asks whether the server is up; a self-signed certificate is verified
+        # by the client that then reads through it.
+        context = ssl._create_unverified_context() if served.url.startswith("https") else None
+        with urllib.request.urlopen(served.ping_url, timeout=2, context=context) as answer:
             return served if answer.read().strip() == b"Ok." else None
     except OSError:
         return None
@@ -69,23 +75,39 @@ def serve(
 ) -> MaterialiseStats:
     """Serve the embedded store until ``stop`` is set; materialise from the bus meanwhile."""
     from consumers.store.embedded import EmbeddedStore
+    from consumers.store.passwords import hash_password
+    from consumers.store.reader_policy import ReaderLimits
     from consumers.store.server import StoreServer
 
     if settings.clickhouse_url:
         raise ServeError("serve owns an embedded store; with clickhouse_url set there is none")
-    reader_pw = os.environ.get("AIGC_AUDIT_SERVE_READER_PASSWORD") or secrets.token_urlsafe(18)
-    writer_pw = os.environ.get("AIGC_AUDIT_SERVE_WRITER_PASSWORD") or secrets.token_urlsafe(18)
+    users, readonly, local_user, local_pw = _users(settings, hash_password)
+    limits = ReaderLimits(
+        max_execution_time_s=settings.reader_max_execution_time_s,
+        max_memory_bytes=settings.reader_max_memory_bytes,
+        max_result_rows=settings.reader_max_result_rows,
+        max_result_bytes=settings.reader_max_result_bytes,
+    )
     total = MaterialiseStats()
     with Deployment(settings) as deployment:
         store = deployment.store()
         if not isinstance(store, EmbeddedStore):
             raise ServeError("serve needs the embedded store")
-        server = StoreServer(
-            store, port=port, users={"reader": reader_pw, "writer": writer_pw}
-        ).start()
+        try:
+            server = StoreServer(
+                store,
+                port=port,
+                users=users,
+                readonly_users=readonly,
+                limits=limits,
+                tls_cert=settings.serve_tls_cert,
+                tls_key=settings.serve_tls_key,
+            ).start()
+        except ValueError as exc:
+            raise ServeError(str(exc)) from None
         state = settings.data_dir / SERVE_FILE
         try:
-            served = ServedStore(server.url("reader"), server.url("writer"), os.getpid())
+            served = ServedStore(server.url(local_user, local_pw), os.getpid())
             fd = os.open(state, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(served.__dict__, fh)
@@ -105,3 +127,31 @@ def serve(
             state.unlink(missing_ok=True)
             server.stop()
     return total
+
+
+def _users(
+    settings: Settings, hash_password: Any
+) -> tuple[dict[str, str], tuple[str, ...], str, str]:
+    """(user -> password hash, the read-only users, the user and password for serve.json).
+
+    The reader's password is the configured hash, else ``AIGC_AUDIT_SERVE_READER_PASSWORD``,
+    else random for this run; a writer exists only when configured (hash, or
+    ``AIGC_AUDIT_SERVE_WRITER_PASSWORD``). When the reader's password is only known as a hash,
+    local commands read as ``local``, a reader whose random password lives in serve.json."""
+    users: dict[str, str] = {}
+    readonly = ["reader"]
+    if settings.serve_reader_password_hash:
+        users["reader"] = settings.serve_reader_password_hash
+        local_user, local_pw = "local", secrets.token_urlsafe(18)
+        users["local"] = hash_password(local_pw)
+        readonly.append("local")
+    else:
+        local_user = "reader"
+        local_pw = os.environ.get("AIGC_AUDIT_SERVE_READER_PASSWORD") or secrets.token_urlsafe(18)
+        users["reader"] = hash_password(local_pw)
+    writer_pw = os.environ.get("AIGC_AUDIT_SERVE_WRITER_PASSWORD")
+    if settings.serve_writer_password_hash:
+        users["writer"] = settings.serve_writer_password_hash
+    elif writer_pw:
+        users["writer"] = hash_password(writer_pw)
+    return users, tuple(readonly), local_user, local_pw

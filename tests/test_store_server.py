@@ -143,7 +143,8 @@ def test_default_client_reads(served: Served) -> None:
     assert event_id == served.generation["event_id"] and model_name == "chat-model"
     assert occurred_at == served.generation["occurred_at"].replace(tzinfo=None)
     assert digest == served.generation["input_sha256"] and label is True
-    tables = client.query("SELECT name FROM system.tables WHERE database = 'audit'")
+    # system.tables would show every database and the store's paths: a reader lists by SHOW.
+    tables = client.query("SHOW TABLES FROM audit")
     assert ("generations",) in tables.result_rows
 
 
@@ -196,7 +197,9 @@ def test_reader_cannot_insert_rows(served: Served) -> None:
     with pytest.raises(DatabaseError) as caught:
         served.client().insert("scratch", [[1, "x"]], ["n", "s"], database="audit")
     assert caught.value.code == 164
-    with pytest.raises(StoreError, match=r"^Code: 164\..*READONLY"):
+    # The reader's system.settings says every setting is read-only (readonly = 1, as on a
+    # ClickHouse server), so clickhouse-connect refuses the insert's token before sending it.
+    with pytest.raises(StoreError, match=r"^(Code: 164\..*READONLY|.*Setting \w+ is readonly)"):
         served.reader.insert(GENERATIONS, [R.generation()], token="t")
 
 
@@ -319,8 +322,12 @@ def test_errors_carry_clickhouse_codes(served: Served) -> None:
     assert body.startswith(b"Code: 60. DB::Exception: ")
     status, headers, _ = request(served, "SELECT {n:UInt8}", param_n="300x")
     assert (status, headers["X-ClickHouse-Exception-Code"]) == (500, "457")
-    status, headers, _ = request(served, "SELECT 1", no_such_setting="1")
+    status, headers, _ = request(served, "SELECT 1", no_such_setting="1", user="writer")
     assert (status, headers["X-ClickHouse-Exception-Code"]) == (404, "115")
+    # A reader may not change settings at all, known or not (ClickHouse's readonly = 1).
+    status, headers, body = request(served, "SELECT 1", no_such_setting="1")
+    assert (status, headers["X-ClickHouse-Exception-Code"]) == (500, "164")
+    assert b"Cannot modify 'no_such_setting' setting in readonly mode" in body
     # Nor may a writer hide a second statement in front of an insert's data.
     smuggled = "INSERT INTO audit.scratch; DROP TABLE audit.scratch; INSERT INTO audit.scratch"
     status, headers, _ = request(served, f"{smuggled} FORMAT CSV", b"1,x\n", user="writer")
@@ -334,9 +341,14 @@ def test_errors_carry_clickhouse_codes(served: Served) -> None:
 
 def test_settings_and_database_apply_to_one_request_only(served: Served) -> None:
     probe = "SELECT getSetting('max_block_size'), currentDatabase()"
-    before = request(served, probe)[2]
-    assert request(served, probe, max_block_size="777", database="audit")[2] == b"777\taudit\n"
-    assert request(served, probe)[2] == before and before.endswith(b"\tdefault\n")
+    before = request(served, probe, user="writer")[2]
+    changed = request(served, probe, max_block_size="777", database="audit", user="writer")
+    assert changed[2] == b"777\taudit\n"
+    assert request(served, probe, user="writer")[2] == before
+    assert before.endswith(b"\tdefault\n")
+    # A reader's database applies to its request only too (and its unqualified tables).
+    assert request(served, "SELECT currentDatabase()", database="audit")[2] == b"audit\n"
+    assert request(served, "SELECT count() > 0 FROM generations", database="audit")[2] == b"1\n"
     assert served.local.query("SELECT currentDatabase()").rows == [("default",)]
 
 

@@ -7,8 +7,10 @@ chunked bodies and compression are the caller's business (``server.py``).
 What ClickHouse does and this does too: the query in the ``query`` parameter and/or the body
 (the two joined by a newline); ``param_<name>`` query parameters; settings as URL parameters;
 ``database`` and ``default_format`` (TabSeparated unless set); a ``FORMAT`` clause chooses the
-output; ``INSERT ... FORMAT f`` with the data after the statement; users with passwords, and
-read-only users (refused with READONLY, code 164); GET requests are read-only; errors as
+output; ``INSERT ... FORMAT f`` with the data after the statement; users with passwords (held
+as salted hashes only, ``passwords.py``), and read-only users, confined by allow-list
+(``reader_policy.py``: ClickHouse's parser decides what a statement reads; the server's limits
+and ``readonly = 1`` run with every statement); GET requests are read-only; errors as
 ``Code: N. DB::Exception: ...`` with ``X-ClickHouse-Exception-Code``. What it does not:
 sessions (``session_id`` is accepted and ignored, so ``SET`` and ``USE`` statements are no-ops,
 as they are on a server without a session), ClickHouse's own ``compress``/``decompress``
@@ -21,15 +23,18 @@ import hmac
 import json
 import logging
 import re
+import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from consumers.store.passwords import hash_password, verify_password
+from consumers.store.reader_policy import ReaderLimits, ReaderPolicy, ReaderRefusal
 from consumers.store.sqlscan import SqlScanError, Statement, analyse
 
 HTTP_ONLY_PARAMS = frozenset(
@@ -131,8 +136,10 @@ class ChdbHttp:
     """ClickHouse HTTP semantics over one chDB session; thread-safe (the session is locked).
 
     ``run(sql, fmt, params)`` runs one statement on the session and returns chDB's result;
-    ``users`` maps names to passwords; users in ``readonly_users`` may only read. ``workdir`` is
-    a private directory for insert data (chDB reads an insert's data from a file).
+    ``users`` maps names to password hashes (``passwords.hash_password``); users in
+    ``readonly_users`` may only read, and only what :class:`ReaderPolicy` allows of
+    ``databases``, under ``limits``. ``workdir`` is a private directory for insert data (chDB
+    reads an insert's data from a file).
     """
 
     def __init__(
@@ -143,6 +150,9 @@ class ChdbHttp:
         readonly_users: Collection[str],
         workdir: Path,
         display_name: str = "aigc-audit",
+        *,
+        databases: Collection[str] = ("audit",),
+        limits: ReaderLimits | None = None,
     ) -> None:
         self._run = run
         self._lock = lock
@@ -150,10 +160,19 @@ class ChdbHttp:
         self._readonly = frozenset(readonly_users)
         self._workdir = workdir
         self.display_name = display_name
+        self.limits = limits or ReaderLimits()
         self._closed = False
+        # Verifying a scrypt hash costs ~30 ms; a client sends many requests with the same
+        # credentials, so a success is remembered as a keyed digest (never the password).
+        self._cache_key = secrets.token_bytes(32)
+        self._verified: dict[bytes, str] = {}
+        self._dummy_hash = hash_password(secrets.token_urlsafe(16))
         with lock:
             self.timezone = self._engine("SELECT timezone()").bytes().decode().strip()
             raw = self._engine("SELECT name, value, changed FROM system.settings", "JSONCompact")
+            self.policy = ReaderPolicy.from_engine(
+                lambda sql: bytes(self._engine(sql).bytes()), databases
+            )
         # The session's own values, to skip a SET that changes nothing and to restore after one:
         # a setting chDB itself changed is put back to its value, any other to DEFAULT.
         rows = json.loads(raw.bytes())["data"]
@@ -202,16 +221,28 @@ class ChdbHttp:
         )
 
     def _authenticate(self, request: Request) -> _User:
-        name, expected = request.user, self._users.get(request.user)
-        if expected is None or not hmac.compare_digest(
-            request.password.encode(), expected.encode()
-        ):
+        name, stored = request.user, self._users.get(request.user)
+        key = hmac.digest(
+            self._cache_key,
+            name.encode("utf-8", "surrogatepass")
+            + b"\0"
+            + request.password.encode("utf-8", "surrogatepass"),
+            "sha256",
+        )
+        if self._verified.get(key) == name and stored is not None:
+            return _User(name, name in self._readonly)
+        # An unknown user costs as much as a wrong password, so names cannot be probed.
+        good = verify_password(request.password, stored or self._dummy_hash)
+        if stored is None or not good:
             raise ClickHouseError.of(
                 516,
                 "AUTHENTICATION_FAILED",
                 f"{name}: Authentication failed: password is incorrect, or there is no user "
                 "with such name",
             )
+        if len(self._verified) > 256:
+            self._verified.clear()
+        self._verified[key] = name
         return _User(name, name in self._readonly)
 
     def _execute(self, request: Request, user: _User) -> tuple[Reply, dict[str, int]]:
@@ -238,6 +269,8 @@ class ChdbHttp:
         fmt = params.get("default_format") or request.headers.get("x-clickhouse-format")
         fmt = _format_name(fmt or "TabSeparated")
         database = params.get("database") or request.headers.get("x-clickhouse-database", "")
+        if user.readonly:
+            return self._read(sql, stmt, user, settings, query_params, fmt, database)
         data_file = None
         if stmt.data_start is not None:
             # chDB cannot read an HTTP body: the data goes to a file the insert reads back.
@@ -260,6 +293,58 @@ class ChdbHttp:
             out = stmt.output_format or fmt
             reply.headers["X-ClickHouse-Format"] = out
             reply.headers["Content-Type"] = _content_type(out)
+        return reply, _stats(result)
+
+    def _read(
+        self,
+        sql: str,
+        stmt: Statement,
+        user: _User,
+        settings: dict[str, str],
+        query_params: dict[str, str],
+        fmt: str,
+        database: str,
+    ) -> tuple[Reply, dict[str, int]]:
+        """A read-only user's statement: its settings and what it reads judged first, then run
+        with the server's limits and ``readonly = 1`` appended as its own SETTINGS clause. The
+        request's settings never touch the shared session."""
+        try:
+            requested = self.limits.request_settings(user.name, settings)
+        except ReaderRefusal as exc:
+            raise ClickHouseError.of(exc.code, exc.name, exc.message) from None
+        if "\x00" in sql:
+            raise ClickHouseError.of(62, "SYNTAX_ERROR", "A NUL byte in the query")
+        if stmt.keyword not in ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS"):
+            raise ClickHouseError.of(
+                164,
+                "READONLY",
+                f"{user.name}: Cannot execute query in readonly mode: {stmt.keyword} is not "
+                "allowed",
+            )
+        body = sql.rstrip()
+        limited = body + self.limits.clause(requested)
+        current = database or "default"
+        with self._lock:
+            if self._closed:
+                raise ClickHouseError.of(236, "ABORTED", "The store server is stopping")
+            try:
+                if stmt.keyword in ("DESCRIBE", "DESC", "EXISTS"):
+                    explained = self._engine("EXPLAIN AST " + body, "TabSeparatedRaw", query_params)
+                    lines = bytes(explained.bytes()).decode("utf-8", "replace").split("\n")
+                    self.policy.check_explained(lines, current)
+                else:
+                    parsed = self._engine(
+                        f"SELECT parseQueryToJSON({_quote(body)})", "TabSeparatedRaw"
+                    )
+                    self.policy.check_tree(json.loads(bytes(parsed.bytes())), current)
+            except ReaderRefusal as exc:
+                raise ClickHouseError.of(exc.code, exc.name, exc.message) from None
+            with self._context({}, database):
+                result = self._engine(limited, fmt, query_params)
+        reply = Reply(200, result.bytes() if result is not None else b"")
+        out = stmt.output_format or fmt
+        reply.headers["X-ClickHouse-Format"] = out
+        reply.headers["Content-Type"] = _content_type(out)
         return reply, _stats(result)
 
     def _police(self, stmt: Statement, user: _User, request: Request) -> None:
@@ -338,7 +423,12 @@ class ChdbHttp:
         try:
             return self._run(sql, fmt, params)
         except Exception as exc:  # chDB raises RuntimeError subclasses carrying ClickHouse's text
-            raise ClickHouseError.from_engine(exc) from None
+            error = ClickHouseError.from_engine(exc)
+        # chDB hands what a failed query had written (a JSON head) out in front of the next
+        # query's result; a throwaway query takes it.
+        with suppress(Exception):  # a broken session fails the next real query anyway
+            self._run("SELECT 1", "CSV", None)
+        raise error
 
 
 def _split_params(params: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:

@@ -7,24 +7,28 @@ platform: :class:`consumers.store.clickhouse.ClickHouseStore`), exactly as it wo
 ClickHouse server in production. The owner process itself uses :meth:`StoreServer.local_store`,
 which shares the server's lock. What of the HTTP interface is served: see ``chdb_http.py``.
 
-The server listens on loopback by default and speaks plain HTTP: put TLS in front of it before
-exposing it beyond the host.
+The server listens on loopback by default and speaks plain HTTP, or HTTPS given a certificate
+and key (``serve_tls_cert``/``serve_tls_key``). It holds its users' passwords as salted hashes
+only. Request bodies may come in every encoding ClickHouse's HTTP interface takes (gzip, deflate,
+br, xz, zstd, lz4, bz2); they are decompressed incrementally, so a bomb stops at the body limit.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import bz2
 import contextlib
-import gzip
 import logging
+import lzma
 import re
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
 import zlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +40,8 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from consumers.store.base import QueryResult, Store
 from consumers.store.chdb_http import ChdbHttp, ClickHouseError, Reply, Request
 from consumers.store.embedded import EmbeddedStore
+from consumers.store.passwords import hash_password, is_password_hash
+from consumers.store.reader_policy import ReaderLimits
 from consumers.store.tables import Table
 
 logger = logging.getLogger(__name__)
@@ -49,9 +55,13 @@ MAX_BODY_BYTES = 1 << 30
 class StoreServer:
     """ClickHouse's HTTP interface for one EmbeddedStore, on ``host:port`` (0: any free port).
 
-    ``users`` maps user names to passwords; those in ``readonly_users`` may only read (by
-    default the user ``reader``), the others may also write and run DDL. The server does not
-    own the store: :meth:`stop` leaves it open for its owner to close.
+    ``users`` maps user names to password hashes (``passwords.hash_password``); a value that is
+    not a hash is taken as a password, hashed at once and remembered only for :meth:`url` (a
+    convenience for tests and for an owner that made the password itself; ``serve`` passes
+    hashes). Users in ``readonly_users`` (by default ``reader``) may only read, confined to the
+    store's database under ``limits``; the others may also write and run DDL. With
+    ``tls_cert`` and ``tls_key`` it speaks HTTPS. The server does not own the store:
+    :meth:`stop` leaves it open for its owner to close.
     """
 
     def __init__(
@@ -61,23 +71,46 @@ class StoreServer:
         port: int = 0,
         users: Mapping[str, str] | None = None,
         readonly_users: Collection[str] = ("reader",),
+        *,
+        limits: ReaderLimits | None = None,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+        max_body_bytes: int = 0,
     ) -> None:
         if not users:
             raise ValueError("a store server needs at least one user with a password")
         self.store = store
-        self.users = dict(users)
+        self._given = {name: pw for name, pw in users.items() if not is_password_hash(pw)}
+        hashes = {
+            name: pw if is_password_hash(pw) else hash_password(pw) for name, pw in users.items()
+        }
         self._lock = threading.RLock()
         self._workdir = Path(tempfile.mkdtemp(prefix="aigc-audit-store-server-"))
         session = store._session  # the store's one chDB session; its lock is ours from now on
         self.api = ChdbHttp(
             lambda sql, fmt, params: session.query(sql, fmt, params=params),
             self._lock,
-            self.users,
+            hashes,
             readonly_users,
             self._workdir,
+            databases=(store.database,),
+            limits=limits,
         )
         self._httpd = _HttpServer((host, port), _Handler)
         self._httpd.api = self.api
+        self._httpd.max_body_bytes = max_body_bytes or MAX_BODY_BYTES
+        self.scheme = "http"
+        if tls_cert is not None or tls_key is not None:
+            if tls_cert is None or tls_key is None:
+                raise ValueError("HTTPS needs both a certificate and its key")
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            try:
+                context.load_cert_chain(str(tls_cert), str(tls_key))
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"cannot load the TLS certificate {tls_cert}: {exc}") from exc
+            self._httpd.tls = context
+            self.scheme = "https"
         self.host, self.port = self._httpd.server_address[:2]
         self._thread: threading.Thread | None = None
         self._serving = threading.Event()
@@ -112,12 +145,16 @@ class StoreServer:
         self.api.close()  # waits for a statement under way; none starts after this
         shutil.rmtree(self._workdir, ignore_errors=True)
 
-    def url(self, user: str) -> str:
-        """``http://user:password@host:port/database`` for :meth:`ClickHouseStore.from_url`."""
-        password = self.users[user]
+    def url(self, user: str, password: str | None = None) -> str:
+        """``http[s]://user:password@host:port/database`` for :meth:`ClickHouseStore.from_url`;
+        ``password`` may be left out for a user whose password was given (not its hash)."""
+        if password is None:
+            if user not in self._given:
+                raise KeyError(f"the server holds only a hash of {user}'s password")
+            password = self._given[user]
         return (
-            f"http://{quote(user, safe='')}:{quote(password, safe='')}@{self.host}:{self.port}"
-            f"/{self.store.database}"
+            f"{self.scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{self.host}:"
+            f"{self.port}/{self.store.database}"
         )
 
     def local_store(self) -> Store:
@@ -171,6 +208,11 @@ class _HttpServer(ThreadingHTTPServer):
 
     daemon_threads = True
     api: ChdbHttp
+    max_body_bytes: int = MAX_BODY_BYTES
+    tls: ssl.SSLContext | None = None
+    request_timeout_s: float = 60.0
+    """A connection idle (or trickling a request) this long is closed: a slow client must not
+    hold a thread forever."""
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)
@@ -181,6 +223,17 @@ class _HttpServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.add(request)
         super().process_request(request, client_address)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # In the connection's own thread: the TLS handshake must not stall the accept loop.
+        request.settimeout(self.request_timeout_s)
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError) as exc:
+                logger.debug("TLS handshake failed: %s", exc)
+                return
+        super().finish_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:
@@ -249,23 +302,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         """The request body: de-chunked, bounded and decompressed per Content-Encoding."""
+        limit = self.server.max_body_bytes
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             parts, size = [], 0
-            while chunk_size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            while chunk_size := _chunk_size(self.rfile.readline(65537)):
                 size += chunk_size
-                if size > MAX_BODY_BYTES:
-                    raise _too_large()
+                if size > limit:
+                    raise _too_large(limit)
                 parts.append(self.rfile.read(chunk_size))
-                self.rfile.readline()
-            while self.rfile.readline().strip():  # trailers, up to the blank line
+                self.rfile.readline(65537)
+            while self.rfile.readline(65537).strip():  # trailers, up to the blank line
                 pass
             raw = b"".join(parts)
         else:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                raise _too_large()
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                raise _bad_request("Content-Length is not a number") from None
+            if length < 0:
+                raise _bad_request("Content-Length is negative")
+            if length > limit:
+                raise _too_large(limit)
             raw = self.rfile.read(length) if length else b""
-        return _decompress(raw, self.headers.get("Content-Encoding", ""))
+        return decompress(raw, self.headers.get("Content-Encoding", ""), limit)
 
 
 def _credentials(headers: Mapping[str, str], params: Mapping[str, str]) -> tuple[str, str]:
@@ -286,39 +345,151 @@ def _credentials(headers: Mapping[str, str], params: Mapping[str, str]) -> tuple
     return params.get("user", "default"), params.get("password", "")
 
 
-def _decompress(raw: bytes, encoding: str) -> bytes:
-    encoding = encoding.strip().lower()
-    if not raw or encoding in ("", "identity"):
-        return raw
+_STEP = 1 << 20
+"""Decompressed bytes produced per step, so the limit is checked before memory is spent."""
+
+
+def decompress(raw: bytes, encoding: str, limit: int = MAX_BODY_BYTES) -> bytes:
+    """``raw`` decoded per a Content-Encoding header (a comma-separated list, applied last
+    first), never more than ``limit`` bytes: decompression stops there (QUERY_IS_TOO_LARGE).
+    An encoding ClickHouse does not know is refused as ClickHouse refuses it (NOT_IMPLEMENTED)."""
+    codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+    for coding in reversed(codings):
+        if coding in ("identity", "none") or not raw:
+            continue
+        step = _DECODERS.get(coding)
+        if step is None:
+            if coding == "snappy":  # ClickHouse's is Hadoop's framing; no library here reads it
+                raise ClickHouseError.of(
+                    48, "NOT_IMPLEMENTED", "Content-Encoding snappy is not supported here"
+                )
+            raise ClickHouseError.of(
+                48,
+                "NOT_IMPLEMENTED",
+                f"Unknown compression method '{coding}'. Only 'auto', 'none', 'gzip', "
+                "'deflate', 'br', 'xz', 'zstd', 'lz4', 'bz2', 'snappy' are supported as "
+                "compression methods",
+            )
+        try:
+            raw = step(raw, limit)
+        except ClickHouseError:
+            raise
+        except Exception as exc:
+            raise ClickHouseError.of(
+                271, "CANNOT_DECOMPRESS", f"Cannot decompress the {coding} body: {exc}"
+            ) from None
+    return raw
+
+
+def _bounded(make: Callable[[], Any], raw: bytes, limit: int) -> bytes:
+    """Decompress with an object of the ``decompress(data, max_length)`` family (lzma, bz2,
+    zstd, lz4), member after member, stopping at ``limit``."""
+    out: list[bytes] = []
+    size = 0
+    data = raw
+    while data:
+        decoder = make()
+        chunk = decoder.decompress(data, _STEP)
+        while True:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            out.append(chunk)
+            # needs_input: every byte given is consumed and no output is pending.
+            if decoder.eof or decoder.needs_input:
+                break
+            chunk = decoder.decompress(b"", _STEP)
+        if not decoder.eof:
+            raise ValueError("the compressed body ends early")
+        data = decoder.unused_data or b""  # lz4 says None
+        if data.strip(b"\0") == b"":  # zero padding after the last member, as xz allows
+            break
+    return b"".join(out)
+
+
+def _inflate(wbits: int) -> Callable[[bytes, int], bytes]:
+    def run(raw: bytes, limit: int) -> bytes:
+        out: list[bytes] = []
+        size = 0
+        data = raw
+        while data:
+            decoder = zlib.decompressobj(wbits)
+            chunk = decoder.decompress(data, _STEP)
+            while True:
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                out.append(chunk)
+                if decoder.eof or (not decoder.unconsumed_tail and not chunk):
+                    break
+                chunk = decoder.decompress(decoder.unconsumed_tail, _STEP)
+            if not decoder.eof:
+                raise ValueError("the compressed body ends early")
+            data = decoder.unused_data  # gzip: the next member
+        return b"".join(out)
+
+    return run
+
+
+def _brotli(raw: bytes, limit: int) -> bytes:
+    import brotli
+
+    decoder = brotli.Decompressor()
+    out: list[bytes] = []
+    size = 0
+    chunk = decoder.process(raw, output_buffer_limit=_STEP)
+    while True:
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        out.append(chunk)
+        if decoder.is_finished() or not chunk:
+            break
+        chunk = decoder.process(b"", output_buffer_limit=_STEP)
+    if not decoder.is_finished():
+        raise ValueError("the compressed body ends early")
+    return b"".join(out)
+
+
+def _zstd_decoder() -> Any:
     try:
-        if encoding == "gzip":
-            return gzip.decompress(raw)
-        if encoding == "deflate":
-            return zlib.decompress(raw)
-        if encoding == "lz4":  # clickhouse-connect's default: the LZ4 frame format
-            import lz4.frame
-
-            return lz4.frame.decompress(raw)
-        if encoding == "zstd":
-            try:
-                from compression import zstd  # type: ignore[import-not-found]  # Python 3.14
-            except ImportError:
-                from backports import zstd  # type: ignore[no-redef]
-
-            return zstd.decompress(raw)
-        if encoding == "br":
-            import brotli
-
-            return brotli.decompress(raw)
+        from compression import zstd  # type: ignore[import-not-found]  # Python 3.14
     except ImportError:
-        pass
-    except Exception as exc:
-        raise ClickHouseError.of(
-            271, "CANNOT_DECOMPRESS", f"Cannot decompress the {encoding} body: {exc}"
-        ) from None
-    raise ClickHouseError.of(
-        779, "UNSUPPORTED_MEDIA_TYPE", f"Content-Encoding {encoding} is not supported here"
-    )
+        from backports import zstd  # type: ignore[no-redef]
+    return zstd.ZstdDecompressor()
+
+
+def _lz4_decoder() -> Any:
+    import lz4.frame
+
+    return lz4.frame.LZ4FrameDecompressor()
+
+
+_DECODERS: dict[str, Callable[[bytes, int], bytes]] = {
+    "gzip": _inflate(16 + zlib.MAX_WBITS),
+    "x-gzip": _inflate(16 + zlib.MAX_WBITS),
+    "deflate": _inflate(zlib.MAX_WBITS),  # HTTP's deflate is zlib-wrapped, as ClickHouse reads it
+    "br": _brotli,
+    "xz": lambda raw, limit: _bounded(lzma.LZMADecompressor, raw, limit),
+    "zstd": lambda raw, limit: _bounded(_zstd_decoder, raw, limit),
+    "zst": lambda raw, limit: _bounded(_zstd_decoder, raw, limit),
+    "lz4": lambda raw, limit: _bounded(_lz4_decoder, raw, limit),  # clickhouse-connect's default
+    "bz2": lambda raw, limit: _bounded(bz2.BZ2Decompressor, raw, limit),
+}
+
+
+def _chunk_size(line: bytes) -> int:
+    try:
+        size = int(line.split(b";")[0].strip() or b"0", 16)
+    except ValueError:
+        raise _bad_request("a chunk size is not hexadecimal") from None
+    if size < 0:
+        raise _bad_request("a chunk size is negative")
+    return size
+
+
+def _bad_request(what: str) -> ClickHouseError:
+    return ClickHouseError.of(1001, "STD_EXCEPTION", f"The request is malformed: {what}")
 
 
 def _form_fields(body: bytes, content_type: str) -> dict[str, str]:
@@ -340,7 +511,5 @@ def _form_fields(body: bytes, content_type: str) -> dict[str, str]:
     return fields
 
 
-def _too_large() -> ClickHouseError:
-    return ClickHouseError.of(
-        229, "QUERY_IS_TOO_LARGE", f"The request body exceeds {MAX_BODY_BYTES} bytes"
-    )
+def _too_large(limit: int = MAX_BODY_BYTES) -> ClickHouseError:
+    return ClickHouseError.of(229, "QUERY_IS_TOO_LARGE", f"The request body exceeds {limit} bytes")

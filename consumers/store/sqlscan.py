@@ -3,45 +3,22 @@
 The server must know, without parsing SQL fully: where an ``INSERT ... FORMAT f`` statement ends
 and its data begins (the data may be binary and is never lexed), the target and column list of
 such an insert, whether the request holds more than one statement (chDB would run them all; a
-ClickHouse server refuses), whether a read-only user's statement only reads, and the output
-format a ``FORMAT`` clause names. The lexer follows ClickHouse's rules for the things that hide
-keywords: ``'strings'`` and ``"quoted"``/```quoted``` identifiers with backslash escapes and
-doubled quotes, ``$tag$heredocs$tag$``, ``--``/``#``/``//`` line comments and nested ``/* */``.
+ClickHouse server refuses), whether a statement is of a kind that only reads, and the output
+format a ``FORMAT`` clause names. What a read-only user's statement reads is not decided here,
+by words, but by ClickHouse's own parser (``reader_policy.py``). The lexer follows ClickHouse's
+rules for the things that hide keywords: ``'strings'`` and ``"quoted"``/```quoted```
+identifiers with backslash escapes and doubled quotes, ``$tag$heredocs$tag$``,
+``--``/``#``/``//`` line comments and nested ``/* */``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 READ_KEYWORDS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN"})
 """Statements a read-only user may run; they are also the ones that produce a result."""
-
-DENIED_FUNCTIONS = frozenset(
-    {"file", "filecluster", "url", "urlcluster", "input", "cluster", "clusterallreplicas"}
-    | {"sqlite", "redis", "gcs", "oss", "hive", "python", "executable", "executablepool"}
-)
-DENIED_FUNCTION_PREFIXES = (
-    "s3",
-    "hdfs",
-    "azure",
-    "remote",
-    "mysql",
-    "postgresql",
-    "mongodb",
-    "jdbc",
-    "odbc",
-    "iceberg",
-    "deltalake",
-    "hudi",
-    "paimon",
-    "ytsaurus",
-    "arrowflight",
-)
-"""Functions that reach outside the store (local files, the network, other processes or the
-server's own Python objects). ClickHouse refuses these table functions to ``readonly`` users;
-the server refuses them to its read-only users whether used as table or scalar functions."""
 
 _HEREDOC = re.compile(r"\$[A-Za-z0-9_]*\$")
 _WHITESPACE = " \t\n\r\f\v"
@@ -92,8 +69,6 @@ class Statement:
     insert_function: bool = False
     output_format: str = ""
     """The format named by a trailing ``FORMAT`` clause of a non-insert, if any."""
-    functions: set[str] = field(default_factory=set)
-    """Every name called as a function or table function, lower case."""
     file_io: bool = False
     """``INTO OUTFILE`` or ``FROM INFILE``: chDB would touch the server's file system."""
     inserts: bool = False
@@ -104,16 +79,10 @@ class Statement:
         return self.keyword in READ_KEYWORDS
 
     def read_only_refusal(self) -> str | None:
-        """Why a read-only user may not run this statement, or None if it only reads."""
+        """Why this statement is not of a reading kind, or None if it is (what it reads is for
+        ``reader_policy.py`` to judge)."""
         if self.keyword not in READ_KEYWORDS or self.inserts:
             return f"{self.keyword or 'this statement'} is not a read query"
-        denied = sorted(
-            f
-            for f in self.functions
-            if f in DENIED_FUNCTIONS or f.startswith(DENIED_FUNCTION_PREFIXES)
-        )
-        if denied:
-            return f"function {denied[0]} reaches outside the store"
         return None
 
 
@@ -215,8 +184,6 @@ def analyse(text: str) -> Statement:
         candidate = ""
         if token.text in "([":
             depth += 1
-            if token.text == "(" and previous is not None and previous.name:
-                stmt.functions.add(previous.name.lower())
         elif token.text in ")]":
             depth -= 1
         elif previous is not None and (previous.upper, token.upper) in _FILE_IO:
@@ -249,9 +216,7 @@ def _analyse_insert(text: str, stream: Iterator[Token], stmt: Statement) -> None
         if depth == 0 and word in {"VALUES", "SELECT", "WITH"}:
             return
         if token.text == "(":
-            if stage == "target" and previous is not None and stmt.insert_function:
-                stmt.functions.add(previous.text.lower())
-            elif stage == "target" and target:
+            if stage == "target" and target and not stmt.insert_function:
                 stage = "columns"
             depth += 1
         elif token.text == ")":
