@@ -20,7 +20,6 @@ Go's ``golang.org/x/mod/sumdb/note`` or sigsum checkpoints reads these.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Iterable
@@ -33,6 +32,26 @@ ED25519_ALGORITHM = b"\x01"
 SIGNATURE_PREFIX = "\u2014 "  # an em dash and a space
 NEXT_OFFSET = "next-offset"
 _KEY_NAME = re.compile(r"^[^\s+]+$")
+_UINT64 = re.compile(r"0|[1-9][0-9]{0,19}")
+"""A tree size or offset: decimal, no leading zero, and (checked after) below 2**64, as C2SP
+and Go's note reader have it. Bounding the digits first keeps int() from refusing a long
+string with ValueError (Python's 4300-digit limit) and from spending time on one."""
+
+
+def _uint64(text: str) -> int | None:
+    if not _UINT64.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value < 2**64 else None
+
+
+def _b64(text: str) -> bytes | None:
+    """Strict base64, or None; b64decode raises a ValueError (not binascii.Error) for text
+    that is not ASCII."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error is one
+        return None
 
 
 class CheckpointError(AuditError):
@@ -81,6 +100,10 @@ def sign_checkpoint(checkpoint: Checkpoint, key: SigningKey, key_name: str) -> s
 def parse_note(text: str) -> tuple[Checkpoint, str, list[NoteSignature]]:
     """Split a signed note into its checkpoint, its exact body text and its signature lines;
     raises CheckpointError for anything that is not a well-formed checkpoint note."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, as json.loads makes of "\ud800"
+        raise CheckpointError("a signed note must be UTF-8 text") from None
     if "\n\n" not in text or not text.endswith("\n"):
         raise CheckpointError("not a signed note: no blank line between body and signatures")
     body, _, signatures_text = text.partition("\n\n")
@@ -89,19 +112,20 @@ def parse_note(text: str) -> tuple[Checkpoint, str, list[NoteSignature]]:
     if len(lines) < 3:
         raise CheckpointError("a checkpoint needs an origin, a tree size and a root hash")
     origin, size_text, root_text, *extensions = lines
-    if not re.fullmatch(r"0|[1-9][0-9]*", size_text):
-        raise CheckpointError(f"bad tree size {size_text!r}")
-    try:
-        root = base64.b64decode(root_text, validate=True)
-    except binascii.Error:
-        raise CheckpointError(f"bad root hash {root_text!r}") from None
+    tree_size = _uint64(size_text)
+    if tree_size is None:
+        raise CheckpointError(f"bad tree size {size_text[:40]!r}")
+    root = _b64(root_text)
+    if root is None:
+        raise CheckpointError(f"bad root hash {root_text[:60]!r}")
     if len(root) != 32:
         raise CheckpointError(f"root hash is {len(root)} bytes, not 32")
     next_offset = None
     for line in extensions:
-        match = re.fullmatch(rf"{NEXT_OFFSET} (0|[1-9][0-9]*)", line)
-        if match:
-            next_offset = int(match.group(1))
+        if line.startswith(f"{NEXT_OFFSET} "):
+            next_offset = _uint64(line[len(NEXT_OFFSET) + 1 :])
+            if next_offset is None:
+                raise CheckpointError(f"bad {NEXT_OFFSET} line {line[:60]!r}")
     if next_offset is None:
         raise CheckpointError(f"checkpoint has no '{NEXT_OFFSET}' line")
     signatures = []
@@ -109,16 +133,15 @@ def parse_note(text: str) -> tuple[Checkpoint, str, list[NoteSignature]]:
         if not line.startswith(SIGNATURE_PREFIX):
             raise CheckpointError(f"bad signature line {line!r}")
         name, _, encoded = line[len(SIGNATURE_PREFIX) :].rpartition(" ")
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise CheckpointError(f"bad signature encoding on line {line!r}") from None
+        raw = _b64(encoded)
+        if raw is None:
+            raise CheckpointError(f"bad signature encoding on line {line[:120]!r}")
         if len(raw) < 5:
             raise CheckpointError(f"signature on line {line!r} is too short")
         signatures.append(NoteSignature(name, raw[:4], raw[4:]))
     if not signatures:
         raise CheckpointError("checkpoint is not signed")
-    checkpoint = Checkpoint(origin, int(size_text), root, next_offset)
+    checkpoint = Checkpoint(origin, tree_size, root, next_offset)
     if checkpoint.body() != body:
         raise CheckpointError("checkpoint body is not in canonical form")
     return checkpoint, body, signatures
