@@ -379,7 +379,7 @@ def parse_signature(data: bytes) -> tuple[str, bytes]:
     """(key id, signature) of ``manifest.sig``; FormatError if it is not one."""
     try:
         obj = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # see parse_json
         raise FormatError(f"{MANIFEST_SIG} is not JSON") from None
     return _field(obj, "key_id", str, MANIFEST_SIG), _hex(obj, "signature", MANIFEST_SIG, 64)
 
@@ -389,3 +389,5 @@ def parse_json(data: bytes, name: str) -> Any:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise FormatError(f"{name} is not UTF-8 JSON ({exc})") from None
+    except RecursionError:  # json nests by recursion: "[" * 100_000 is a crash, not a value
+        raise FormatError(f"{name} is not JSON a bundle holds (nested too deeply)") from None
