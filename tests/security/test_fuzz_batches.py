@@ -1,0 +1,132 @@
+"""Fuzzing the batch decoder, ``producers.batch.SignedBatch.decode``, and the verifier around it,
+``consumers.verification.BatchVerifier.verify``, on a real signed batch built by the real
+client code (seal_batch over real events) mutated byte by byte, and on hostile bytes.
+
+The contract: decode returns a batch or raises DecodeError; the verifier never raises and
+gives every message a declared reason (REASONS) unless it accepts it; and a mutated message
+is accepted only if it decodes to exactly the original batch. That happens, knowingly: the
+signature covers the head's fields and the Merkle root covers the event bytes, not the Avro
+bytes of the message, so another spelling of the same fields (a varint with a redundant
+continuation byte, a union or enum index fastavro reads leniently, an events array split into
+blocks) carries the same signed content. The chain check then refuses it as a replay once the
+original is accepted; the store keeps the signed content, never the message's own bytes.
+"""
+
+from __future__ import annotations
+
+import types
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from consumers.chain import ChainTracker
+from consumers.keyring import Keyring
+from consumers.verification import REASONS, BatchVerifier
+from producers.batch import SignedBatch, seal_batch
+from producers.codec import HEADER_SIZE, MAGIC, default_catalogue
+from producers.errors import DecodeError
+from producers.signing import GENESIS_DIGEST, KeyRegistration, SigningKey, sign_registration
+from producers.transports.base import BusMessage
+from tests.harness import generation, now_us
+
+CATALOGUE = default_catalogue()
+PRODUCER = "chat-1"
+ROOT = SigningKey.generate()
+KEY = SigningKey.generate()
+KEYRING = Keyring(ROOT.public_key)
+KEYRING.add(
+    sign_registration(
+        ROOT,
+        KeyRegistration(
+            key_id=KEY.key_id,
+            producer_id=PRODUCER,
+            public_key=KEY.public_key,
+            valid_from_us=0,
+            registered_at_us=0,
+        ),
+    )
+)
+EVENTS = [
+    CATALOGUE.encode(g.SCHEMA, g.to_record(service_id="chat", producer_id=PRODUCER))
+    for g in (generation(n) for n in range(3))
+]
+BATCH = seal_batch(
+    EVENTS,
+    producer_id=PRODUCER,
+    key=KEY,
+    sequence=0,
+    prev_digest=GENESIS_DIGEST,
+    created_at_us=now_us(),
+)
+VALID = BATCH.encode(CATALOGUE)
+BATCH_FP = CATALOGUE.fingerprint("aigc.audit.SignedBatch")
+
+
+def verdict(value: bytes) -> tuple[bool, str | None]:
+    message = BusMessage(
+        topic="aigc-audit.events",
+        partition=0,
+        offset=0,
+        key=PRODUCER.encode(),
+        value=value,
+        timestamp_us=now_us(),
+    )
+    v = BatchVerifier(CATALOGUE, KEYRING, ChainTracker({}, lambda _p, _s: None)).verify(message)
+    if not v.accepted:
+        assert v.reason in REASONS, v
+    return v.accepted, v.reason
+
+
+def decode_contract(value: bytes) -> SignedBatch | None:
+    try:
+        return SignedBatch.decode(value, CATALOGUE)
+    except DecodeError:
+        return None
+
+
+def test_the_real_batch_is_accepted() -> None:
+    assert verdict(VALID) == (True, None)
+
+
+@given(st.binary(max_size=400))
+def test_random_bytes(value: bytes) -> None:
+    decode_contract(value)
+    assert not verdict(value)[0]
+
+
+@given(st.binary(max_size=400))
+@example(b"\x02" + b"\x00" * 3 + b"\x00" * 32 + b"\x00" + b"\xff" * 10 + b"\x01")
+def test_batch_fingerprint_and_random_body(body: bytes) -> None:
+    value = MAGIC + BATCH_FP + body
+    decode_contract(value)
+    assert not verdict(value)[0]
+
+
+@given(data=st.data())
+def test_mutated_real_batch_is_never_accepted_unless_the_same_batch(
+    kit: types.SimpleNamespace, data: st.DataObject
+) -> None:
+    value = data.draw(kit.mutated(VALID))
+    accepted, _ = verdict(value)
+    if accepted:  # another spelling of the same signed content, and nothing else
+        assert decode_contract(value) == BATCH, value.hex()
+
+
+def test_events_array_count_bomb(bounded: object) -> None:
+    """The events array's block count set to 2**62 (and 2**40, -2**62): refused at once."""
+    head = SignedBatch.decode(VALID, CATALOGUE)
+    shell = BATCH.__class__(**{**head.__dict__, "events": ()}).encode(CATALOGUE)
+    cut = len(shell) - 32 - 64 - 1
+    for count in (2**62, 2**40, -(2**62)):
+        zz = (count << 1) ^ (count >> 70) if count < 0 else count << 1
+        varint = bytearray()
+        while zz >= 0x80:
+            varint.append((zz & 0x7F) | 0x80)
+            zz >>= 7
+        varint.append(zz)
+        bomb = shell[:cut] + bytes(varint) + b"\x02x" + shell[cut:]
+        outcome = bounded(lambda bomb=bomb: SignedBatch.decode(bomb, CATALOGUE))  # type: ignore[operator]
+        assert isinstance(outcome.error, DecodeError), outcome
+        assert outcome.seconds < 0.5 and outcome.peak_bytes < 4 << 20, outcome
+        assert not verdict(bomb)[0]
+    assert shell[:HEADER_SIZE] == VALID[:HEADER_SIZE]
