@@ -130,3 +130,53 @@ def test_events_array_count_bomb(bounded: object) -> None:
         assert outcome.seconds < 0.5 and outcome.peak_bytes < 4 << 20, outcome
         assert not verdict(bomb)[0]
     assert shell[:HEADER_SIZE] == VALID[:HEADER_SIZE]
+
+
+def _respellings() -> dict[str, bytes]:
+    """Other Avro spellings of the very batch VALID encodes: the mutations that keep the signed
+    content, named one by one."""
+    body = VALID[HEADER_SIZE:]
+    assert body[0] == 0x02  # format_version 1, a one-byte varint
+    shell = BATCH.__class__(**{**BATCH.__dict__, "events": ()}).encode(CATALOGUE)
+    cut = len(shell) - 32 - 64 - 1 - HEADER_SIZE  # where the events array starts in the body
+    tail = shell[HEADER_SIZE:][cut + 1 :]  # the two fixed fields after the array
+    items = [bytes([len(e) * 2 & 0x7F | 0x80, len(e) * 2 >> 7]) + e for e in EVENTS]
+    assert all(len(e) * 2 >> 7 < 0x80 for e in EVENTS)  # two-byte lengths, for this layout
+    head = body[:cut]
+    one_block = head + b"\x06" + b"".join(items) + b"\x00" + tail
+    assert one_block == body
+    return {
+        "redundant varint byte in format_version": VALID[:HEADER_SIZE] + b"\x82\x00" + body[1:],
+        "events in two blocks": VALID[:HEADER_SIZE]
+        + head
+        + b"\x02"
+        + items[0]
+        + b"\x04"
+        + b"".join(items[1:])
+        + b"\x00"
+        + tail,
+        "events in a block with its byte size (negative count)": VALID[:HEADER_SIZE]
+        + head
+        + b"\x05"
+        + _varint_of(len(b"".join(items)))
+        + b"".join(items)
+        + b"\x00"
+        + tail,
+    }
+
+
+def _varint_of(n: int) -> bytes:
+    z, out = n << 1, bytearray()
+    while z >= 0x80:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    return bytes([*out, z])
+
+
+def test_respellings_of_the_same_batch_are_the_same_signed_content() -> None:
+    """The known mutations that leave the signed content identical: each is accepted, and
+    decodes to exactly BATCH (same head, same event bytes): nothing unsigned got in."""
+    for name, value in _respellings().items():
+        assert value != VALID, name
+        assert decode_contract(value) == BATCH, name
+        assert verdict(value) == (True, None), name
