@@ -3,16 +3,24 @@
 The events topic is read in a consumer group: partitions are shared among the group's
 materialisers and positions are committed by hand, only after the store insert. The keys topic is
 read whole by every materialiser, outside any group, as a compacted registry.
+
+On a secured cluster both read as the materialiser's principal (``security``), which the ACLs
+let read these two topics and join this one group. A principal the broker refuses, or one it
+does not let read a topic or join the group, is a one-line KafkaSourceError, not a traceback.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from consumers.errors import PlatformError
+from producers.errors import BusError
 from producers.transports.base import BusMessage, TopicPartition
+from producers.transports.kafka_security import PLAINTEXT, KafkaSecurity, preflight
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +29,18 @@ class KafkaSourceError(PlatformError):
     """The materialiser cannot read from Kafka."""
 
 
-def _consumer(bootstrap: str, **config: Any) -> Any:
+def _consumer(bootstrap: str, security: KafkaSecurity, **config: Any) -> Any:
     from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
     try:
+        # kafka-python would retry a refused login for 30 s and then say "Unable to bootstrap".
+        preflight(bootstrap, security)
+    except BusError as exc:
+        raise KafkaSourceError(str(exc)) from exc
+    try:
         return KafkaConsumer(
+            **security.client_config(),
             bootstrap_servers=bootstrap.split(","),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -36,6 +50,18 @@ def _consumer(bootstrap: str, **config: Any) -> Any:
         )
     except KafkaError as exc:
         raise KafkaSourceError(f"cannot reach Kafka at {bootstrap}: {type(exc).__name__}") from exc
+
+
+def _authorised(security: KafkaSecurity, what: str, call: Callable[[], T]) -> T:
+    """``call()``, with the broker's refusal of this principal as one KafkaSourceError line."""
+    from kafka.errors import AuthorizationError
+
+    try:
+        return call()
+    except AuthorizationError as exc:
+        raise KafkaSourceError(
+            f"Kafka does not let {security.principal} {what}: {type(exc).__name__}"
+        ) from exc
 
 
 def _message(record: Any) -> BusMessage:
@@ -53,11 +79,20 @@ class KafkaGroupReader:
     """A BusReader over a consumer group; also tells the materialiser when its partitions change,
     because whatever it remembers about the chains in them may be stale by then."""
 
-    def __init__(self, bootstrap: str, group: str, topics: Sequence[str]) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        group: str,
+        topics: Sequence[str],
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
         from kafka import ConsumerRebalanceListener
 
+        self._security = security
+        self._what = f"read {', '.join(topics)} in group {group}"
         self._consumer = _consumer(
             bootstrap,
+            security,
             group_id=group,
             client_id=f"{group}-materialiser",
             max_poll_interval_ms=300_000,
@@ -82,7 +117,11 @@ class KafkaGroupReader:
         self._consumer.subscribe(list(topics), listener=Listener())
 
     def poll(self, max_messages: int = 500, timeout_s: float = 0.0) -> list[BusMessage]:
-        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_messages)
+        batches = _authorised(
+            self._security,
+            self._what,
+            lambda: self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_messages),
+        )
         messages = [_message(r) for records in batches.values() for r in records]
         messages.sort(key=lambda m: (m.topic, m.partition, m.offset))
         return messages
@@ -108,12 +147,11 @@ class KafkaGroupReader:
         from kafka import TopicPartition as KafkaTP
 
         if positions is None:
-            self._consumer.commit()
+            _authorised(self._security, self._what, self._consumer.commit)
             return
         self._committed.update(positions)
-        self._consumer.commit(
-            {KafkaTP(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in positions.items()}
-        )
+        offsets = {KafkaTP(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in positions.items()}
+        _authorised(self._security, self._what, lambda: self._consumer.commit(offsets))
 
     def _commit_known(self, revoked: Sequence[Any]) -> None:
         from kafka import OffsetAndMetadata
@@ -147,22 +185,31 @@ class KafkaGroupReader:
 class KafkaRegistryReader:
     """Reads every partition of a compacted topic from its beginning, outside any group."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, security: KafkaSecurity = PLAINTEXT) -> None:
         from kafka import TopicPartition as KafkaTP
 
-        self._consumer = _consumer(bootstrap, group_id=None, client_id="aigc-audit-keys")
+        self._security = security
+        self._what = f"read {topic}"
+        self._consumer = _consumer(bootstrap, security, group_id=None, client_id="aigc-audit-keys")
+        # A topic this principal may not describe looks absent: a denied read shows in poll().
         parts = self._consumer.partitions_for_topic(topic) or {0}
         self._partitions = [KafkaTP(topic, p) for p in sorted(parts)]
         self._consumer.assign(self._partitions)
 
     def poll(self, max_messages: int = 500, timeout_s: float = 0.0) -> list[BusMessage]:
         # The materialiser asks before every poll of batches: answer at once when read to the end.
-        ends = self._consumer.end_offsets(self._partitions)
+        ends = _authorised(
+            self._security, self._what, lambda: self._consumer.end_offsets(self._partitions)
+        )
         if all(self._consumer.position(tp) >= ends[tp] for tp in self._partitions):
             return []
         # A short wait: the first fetch after assignment needs a round trip even when data waits.
-        batches = self._consumer.poll(
-            timeout_ms=max(int(timeout_s * 1000), 200), max_records=max_messages
+        batches = _authorised(
+            self._security,
+            self._what,
+            lambda: self._consumer.poll(
+                timeout_ms=max(int(timeout_s * 1000), 200), max_records=max_messages
+            ),
         )
         messages = [_message(r) for records in batches.values() for r in records]
         messages.sort(key=lambda m: (m.partition, m.offset))

@@ -1,14 +1,19 @@
 """The local Kafka broker of infra/kafka: real Apache Kafka 4.x (KRaft) fetched with Maven.
 
-Two brokers start in this module: the session's (tests/kafka_broker.py) for the produce/consume
-round trip, and one of its own for the CLI's up/status/down and a restart that keeps data.
+Two brokers start in this module: the session's (tests/kafka_broker.py, secured: TLS, SCRAM,
+ACLs) for the produce/consume round trip and the secured `up`'s set-up, and one of its own for
+the CLI's up/status/down and a restart that keeps data. That one is plaintext (`up --plaintext`,
+the default demo's and the benchmark's broker): the one plaintext test of the suite.
 """
 
 from __future__ import annotations
 
+import json
+import stat
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -18,13 +23,14 @@ from kafka.admin import NewTopic
 from infra.kafka import broker
 from infra.kafka.broker import BrokerState, InfraError
 from infra.kafka.commands import kafka
+from tests.kafka_broker import client_config
 
 pytestmark = pytest.mark.kafka
 
 
-def _create_topic(bootstrap: str, partitions: int = 1) -> str:
+def _create_topic(config: dict[str, Any], partitions: int = 1) -> str:
     topic = f"test-{uuid.uuid4().hex[:12]}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(**config)
     try:
         admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
         assert topic in admin.list_topics()
@@ -33,8 +39,8 @@ def _create_topic(bootstrap: str, partitions: int = 1) -> str:
     return topic
 
 
-def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+def _produce(config: dict[str, Any], topic: str, values: list[bytes]) -> None:
+    producer = KafkaProducer(**config, acks="all", linger_ms=5)
     try:
         futures = [producer.send(topic, key=b"k", value=value) for value in values]
         producer.flush(timeout=30)
@@ -44,8 +50,10 @@ def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
     assert offsets == sorted(offsets), "one key, one partition: offsets rise in send order"
 
 
-def _consume(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+def _consume(
+    config: dict[str, Any], topic: str, expected: int, timeout: float = 30.0
+) -> list[bytes]:
+    consumer = KafkaConsumer(**config, enable_auto_commit=False)
     try:
         partition = TopicPartition(topic, 0)
         consumer.assign([partition])
@@ -61,14 +69,54 @@ def _consume(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -
 
 
 def test_broker_round_trips_100_messages_in_order(kafka_broker: BrokerState) -> None:
-    topic = _create_topic(kafka_broker.bootstrap)
+    # As the admin principal (a super user): the topic is the test's own, with no ACLs.
+    admin = client_config(kafka_broker, "admin")
+    topic = _create_topic(admin)
     sent = [f"message-{i:03d}".encode() for i in range(100)]
-    _produce(kafka_broker.bootstrap, topic, sent)
-    assert _consume(kafka_broker.bootstrap, topic, len(sent)) == sent
+    _produce(admin, topic, sent)
+    assert _consume(admin, topic, len(sent)) == sent
+
+
+def test_secured_up_sets_up_the_platform_and_says_where_the_credentials_are(
+    kafka_broker: BrokerState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert kafka_broker.secure, "the session's broker must be the secured one"
+    prefix = f"up-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("AIGC_AUDIT_TOPIC_PREFIX", prefix)
+    monkeypatch.setenv("AIGC_AUDIT_DATA_DIR", str(tmp_path / "data"))
+    up = CliRunner().invoke(kafka, ["up", "--state-dir", str(kafka_broker.state_dir)])
+    assert up.exit_code == 0, up.output
+    assert up.stdout.strip().splitlines()[-1] == kafka_broker.bootstrap
+    assert f"credentials (0600, one principal per role): {kafka_broker.credentials_file}" in (
+        up.stderr
+    )
+    assert f"CA certificate: {kafka_broker.ca_file}" in up.stderr
+    creds = Path(kafka_broker.credentials_file)
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    assert set(json.loads(creds.read_text())) == {
+        "admin",
+        "producer",
+        "key_publisher",
+        "materialiser",
+    }
+    assert stat.S_IMODE((kafka_broker.state_dir / "server.properties").stat().st_mode) == 0o600
+    # No password in what `up` prints.
+    for entry in kafka_broker.credentials().values():
+        assert entry["password"] not in up.output
+    # The set-up made the prefix's topics, visible to admin.
+    admin = KafkaAdminClient(**client_config(kafka_broker, "admin"))
+    try:
+        assert {f"{prefix}.events", f"{prefix}.keys", f"{prefix}.checkpoints"} <= set(
+            admin.list_topics()
+        )
+    finally:
+        admin.close()
 
 
 def test_status_reports_the_session_broker(kafka_broker: BrokerState) -> None:
-    assert broker.answers(kafka_broker.bootstrap)
+    assert broker.answers(kafka_broker.bootstrap, cafile=kafka_broker.ca_file or None)
+    if kafka_broker.secure:  # a plaintext request on the TLS port gets no answer
+        assert not broker.answers(kafka_broker.bootstrap)
     if kafka_broker.pid:  # started here, not an external AIGC_AUDIT_KAFKA_BOOTSTRAP broker
         assert broker.status(kafka_broker.state_dir) == kafka_broker
         assert kafka_broker.kafka_version == broker.KAFKA_VERSION
@@ -81,9 +129,12 @@ def test_cli_up_status_down_and_a_restart_that_keeps_data(tmp_path: Path) -> Non
     runner = CliRunner()
     state_dir = tmp_path / "kafka"
     try:
-        up = runner.invoke(kafka, ["up", "--state-dir", str(state_dir)])
+        # The default demo's broker: plaintext, no authentication (the suite's one such test).
+        up = runner.invoke(kafka, ["up", "--plaintext", "--state-dir", str(state_dir)])
         assert up.exit_code == 0, up.output
+        assert "security: none (PLAINTEXT" in up.stderr
         bootstrap = up.stdout.strip().splitlines()[-1]
+        plain = {"bootstrap_servers": bootstrap}
         assert bootstrap.startswith("127.0.0.1:")
         assert broker.answers(bootstrap)
 
@@ -95,22 +146,22 @@ def test_cli_up_status_down_and_a_restart_that_keeps_data(tmp_path: Path) -> Non
         assert f"pid {state.pid}" in status.stdout
 
         # A second `up` finds the running broker rather than starting another.
-        again = runner.invoke(kafka, ["up", "--state-dir", str(state_dir)])
+        again = runner.invoke(kafka, ["up", "--plaintext", "--state-dir", str(state_dir)])
         assert again.exit_code == 0, again.output
         assert again.stdout.strip().splitlines()[-1] == bootstrap
         assert broker.status(state_dir) == state
 
-        topic = _create_topic(bootstrap)
+        topic = _create_topic(plain)
         before = [f"before-{i}".encode() for i in range(20)]
-        _produce(bootstrap, topic, before)
+        _produce(plain, topic, before)
 
         restarted = broker.restart(state_dir)
         assert restarted.bootstrap == bootstrap, "same address, so clients can reconnect"
         assert restarted.pid != state.pid
         assert restarted.data_dir == state.data_dir
         after = [f"after-{i}".encode() for i in range(5)]
-        _produce(bootstrap, topic, after)
-        assert _consume(bootstrap, topic, len(before) + len(after)) == before + after
+        _produce(plain, topic, after)
+        assert _consume(plain, topic, len(before) + len(after)) == before + after
 
         down = runner.invoke(kafka, ["down", "--state-dir", str(state_dir)])
         assert down.exit_code == 0, down.output
@@ -119,6 +170,9 @@ def test_cli_up_status_down_and_a_restart_that_keeps_data(tmp_path: Path) -> Non
         assert gone.exit_code == 1
         assert "no Kafka broker running" in gone.stderr
         assert runner.invoke(kafka, ["down", "--state-dir", str(state_dir)]).exit_code == 0
+        # A plaintext data directory is never started secured (nor the other way round).
+        with pytest.raises(InfraError, match="made by a plaintext broker"):
+            broker.start(state_dir)
     finally:
         broker.stop(state_dir)
 

@@ -12,13 +12,14 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from consumers.store.embedded import EmbeddedStore
 from consumers.store.server import StoreServer
+from infra.kafka.broker import BrokerState
 from tests.harness import Harness, generation
+from tests.kafka_broker import client_config, kafka_settings, security_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.chdb]
 
@@ -26,11 +27,11 @@ PRODUCERS = ("chat-1", "image-1", "code-1", "api-1")
 PER_PRODUCER = 1500
 
 
-def _members_with_partitions(bootstrap: str, group: str) -> int:
+def _members_with_partitions(broker: BrokerState, group: str) -> int:
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(**client_config(broker, "admin"))
     try:
         info = admin.describe_groups([group]).get(group) or {}
     except KafkaError:  # the group coordinator is still being elected: nobody holds anything yet
@@ -48,17 +49,13 @@ def _members_with_partitions(bootstrap: str, group: str) -> int:
     return held
 
 
-def test_two_materialisers_share_partitions_exactly_once(tmp_path: Path, kafka_broker: Any) -> None:
+def test_two_materialisers_share_partitions_exactly_once(
+    tmp_path: Path, kafka_broker: BrokerState
+) -> None:
     prefix = f"grp-{uuid.uuid4().hex[:8]}"
     group = f"{prefix}-materialiser"
     data = tmp_path / "data"
-    settings = {
-        "bus": "kafka",
-        "bootstrap": kafka_broker.bootstrap,
-        "topic_prefix": prefix,
-        "consumer_group": group,
-        "partitions": 4,
-    }
+    settings = kafka_settings(kafka_broker, prefix, partitions=4)
     producer_side = Harness(data, **settings)
     producer_side.deployment.ensure_topics()
     producer_side.deployment.root_key()
@@ -73,6 +70,8 @@ def test_two_materialisers_share_partitions_exactly_once(tmp_path: Path, kafka_b
         AIGC_AUDIT_TOPIC_PREFIX=prefix,
         AIGC_AUDIT_CONSUMER_GROUP=group,
     )
+    # Each materialiser with its own principal (and the key publisher's, for the platform's keys).
+    env.update(security_env(kafka_broker, roles=("materialiser", "key_publisher")))
     command = [
         sys.executable,
         "-m",
@@ -91,7 +90,7 @@ def test_two_materialisers_share_partitions_exactly_once(tmp_path: Path, kafka_b
     ]
     try:
         deadline = time.monotonic() + 90
-        while _members_with_partitions(kafka_broker.bootstrap, group) < 2:
+        while _members_with_partitions(kafka_broker, group) < 2:
             for w in workers:
                 assert w.poll() is None, w.stderr.read() if w.stderr else ""
             assert time.monotonic() < deadline, "the two materialisers never shared the group"

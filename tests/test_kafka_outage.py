@@ -1,6 +1,7 @@
 """The audit trail when the Kafka broker goes away: producers spool and drain in chain order, or,
 fail-closed, refuse events; either way nothing is lost or written twice. A broker of its own, since
-these tests stop it."""
+these tests stop it. Secured, as the session's broker: an outage of an authenticated bus must
+spool just the same."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from infra.kafka import broker as kafka_broker_infra
 from infra.kafka.broker import BrokerState
 from producers import AuditTrailDownError
 from tests.harness import Harness, generation
+from tests.kafka_broker import security_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.chdb]
 
@@ -58,6 +60,7 @@ def harness(tmp_path: Path, broker: Broker, name: str, **extra: Any) -> Harness:
         consumer_group=f"{name}-materialiser",
         partitions=2,
         delivery_timeout_s=3.0,
+        **security_settings(broker.state),
         **extra,
     )
 

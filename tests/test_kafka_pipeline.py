@@ -1,5 +1,6 @@
-"""The pipeline on a real Kafka broker: bad messages keep their Kafka position in quarantine, and
-a materialiser killed mid-stream loses and duplicates nothing."""
+"""The pipeline on a real Kafka broker (secured: each role as its own principal): bad messages keep
+their Kafka position in quarantine, and a materialiser killed mid-stream loses and duplicates
+nothing."""
 
 from __future__ import annotations
 
@@ -9,28 +10,18 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infra.kafka.broker import BrokerState
 from producers.signing import SigningKey, batch_signing_input
 from tests.harness import Harness, generation
+from tests.kafka_broker import client_config, kafka_settings, security_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.chdb]
-
-
-def kafka_settings(broker: Any, **extra: Any) -> dict[str, Any]:
-    prefix = f"t-{uuid.uuid4().hex[:10]}"  # every test gets topics and a group of its own
-    return {
-        "bus": "kafka",
-        "bootstrap": broker.bootstrap,
-        "topic_prefix": prefix,
-        "consumer_group": f"{prefix}-materialiser",
-        **extra,
-    }
 
 
 @pytest.fixture
@@ -70,7 +61,7 @@ def test_bad_messages_keep_their_kafka_position(kh: Harness) -> None:
     # checkpoints topic, signed alike, and the store verifies against it.
     (note,) = [r[0] for r in kh.query("SELECT note FROM audit.checkpoints").rows]
     assert note.split("\n")[1:4:2] == ["2", "next-offset 4"]
-    assert _topic_values(kh.settings.bootstrap, kh.settings.checkpoints_topic) == [note]
+    assert _topic_values(kh.settings, kh.settings.checkpoints_topic) == [note]
     from consumers.store_verification import verify_store
     from producers.signing import load_public_key
 
@@ -78,11 +69,17 @@ def test_bad_messages_keep_their_kafka_position(kh: Harness) -> None:
     assert result.ok, [f.line() for f in result.findings]
 
 
-def _topic_values(bootstrap: str, topic: str) -> list[str]:
+def _topic_values(settings: Any, topic: str) -> list[str]:
     from kafka import KafkaConsumer
 
+    # An inspector's read, as the admin principal: no role of the platform reads checkpoints.
+    security = settings.kafka_security("admin")
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
+        topic,
+        **security.client_config(),
+        bootstrap_servers=settings.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
     )
     try:
         return [m.value.decode() for m in consumer]
@@ -90,10 +87,10 @@ def _topic_values(bootstrap: str, topic: str) -> list[str]:
         consumer.close()
 
 
-def _committed(bootstrap: str, group: str) -> int:
+def _committed(broker: BrokerState, group: str) -> int:
     from kafka.admin import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(**client_config(broker, "admin"))
     try:
         offsets = admin.list_group_offsets({group: None}).get(group, {})
     finally:
@@ -101,7 +98,9 @@ def _committed(bootstrap: str, group: str) -> int:
     return sum(max(0, o.offset) for o in offsets.values())
 
 
-def test_kill_9_mid_stream_loses_and_duplicates_nothing(tmp_path: Path, kafka_broker: Any) -> None:
+def test_kill_9_mid_stream_loses_and_duplicates_nothing(
+    tmp_path: Path, kafka_broker: BrokerState
+) -> None:
     data = tmp_path / "data"
     settings = kafka_settings(kafka_broker, partitions=3, batch_size=50)
     h = Harness(data, **settings)
@@ -118,6 +117,9 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(tmp_path: Path, kafka_br
     env["AIGC_AUDIT_DATA_DIR"] = str(data)
     env["AIGC_AUDIT_TOPIC_PREFIX"] = settings["topic_prefix"]
     env["AIGC_AUDIT_CONSUMER_GROUP"] = settings["consumer_group"]
+    # The materialiser process has its own principal, and the key publisher's for the platform's
+    # own keys; not admin: the topics and ACLs exist already.
+    env.update(security_env(kafka_broker, roles=("materialiser", "key_publisher")))
     command = [
         sys.executable,
         "-m",
@@ -132,7 +134,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(tmp_path: Path, kafka_br
     deadline = time.monotonic() + 120
     try:
         while True:  # kill it once some, but not all, of the work is committed
-            done = _committed(kafka_broker.bootstrap, settings["consumer_group"])
+            done = _committed(kafka_broker, settings["consumer_group"])
             if done > 0:
                 break
             assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""

@@ -10,7 +10,10 @@ Jars are copied once into a cache outside the work tree::
 A broker lives in a *state directory* (the CLI's default is ``<data dir>/kafka``)::
 
     broker.json          BrokerState of the running broker (removed by stop)
-    server.properties    the KRaft configuration, rewritten at every start
+    server.properties    the KRaft configuration, rewritten at every start (0600: it holds the
+                         keystore password and the broker's own SCRAM password)
+    credentials.json     secured brokers: each role's SCRAM credentials, 0600 (security.py)
+    tls/                 secured brokers: the CA, the broker's keystore, ca.pem (security.py)
     log4j2.properties    the broker's logging: WARN and above to logs/server.log
     broker.out           the JVM's stdout and stderr (crashes before log4j starts)
     logs/server.log      the broker's log
@@ -21,11 +24,25 @@ started it; any process can find it again through ``broker.json``. Start-up coun
 when the broker answers a Kafka ApiVersions request on its client port: in KRaft mode the broker
 opens its client listener only after it has caught up with the metadata log and the controller
 has unfenced it, so an answer means topics can be created and produced to.
+
+A broker is *secured* unless started with ``secure=False``. Secured, its one client listener
+speaks SASL_SSL (SCRAM-SHA-512 over TLS 1.2+), the StandardAuthorizer denies whatever no ACL
+allows (``allow.everyone.if.no.acl.found=false``), and ``admin`` is the only super user besides
+the broker itself. The KRaft controller listener stays on loopback but is TLS with client
+certificates required (not plaintext): a plaintext controller listener makes every loopback
+connection the principal ANONYMOUS, which the broker's own controller requests then need to be a
+super user, and any local process could create ACLs through it. SCRAM cannot guard that
+listener (the controller would have to read the credentials from the metadata log it serves), so
+the broker proves itself with its certificate, whose subject is the second super user.
+Inter-broker traffic (none on one node, but a second node would use it) goes over SASL_SSL as
+``admin``. The plaintext broker (``secure=False``) is the default demo's and the benchmark's: no
+authentication, no ACLs.
 """
 
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import fcntl
 import json
@@ -35,6 +52,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -46,6 +64,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from consumers.errors import PlatformError
+from infra.kafka import security
 
 HOST: Final = "127.0.0.1"
 BROKER_MAIN_CLASS: Final = "kafka.Kafka"
@@ -103,12 +122,30 @@ class BrokerState:
     started_at: float
     kafka_version: str
     startup_seconds: float = 0.0
+    security_protocol: str = "PLAINTEXT"
+    """What the client listener speaks: SASL_SSL for a secured broker, else PLAINTEXT."""
+    ca_file: str = ""
+    """Secured: the CA certificate (PEM) clients verify the broker with; else empty."""
+    credentials_file: str = ""
+    """Secured: the 0600 JSON file of each role's SCRAM username and password; else empty."""
+    sasl_mechanism: str = ""
 
     @classmethod
     def external(cls, bootstrap: str) -> BrokerState:
         """A broker run by someone else, known only by its bootstrap address ``host:port,...``."""
         _, _, port = bootstrap.split(",")[0].strip().rpartition(":")
         return cls(0, int(port), 0, bootstrap, Path(), Path(), time.time(), "unknown")
+
+    @property
+    def secure(self) -> bool:
+        return self.security_protocol != "PLAINTEXT"
+
+    def credentials(self) -> dict[str, dict[str, str]]:
+        """Each role's ``{"username", "password"}`` (secured brokers; empty otherwise)."""
+        if not self.credentials_file:
+            return {}
+        doc: dict[str, dict[str, str]] = json.loads(Path(self.credentials_file).read_text())
+        return doc
 
     def to_json(self) -> str:
         paths = {"data_dir": str(self.data_dir), "state_dir": str(self.state_dir)}
@@ -256,22 +293,29 @@ def _locked(path: Path) -> Iterator[None]:
 # --- probing ---------------------------------------------------------------------------------
 
 
-def answers(bootstrap: str, timeout: float = 2.0) -> bool:
+def answers(bootstrap: str, timeout: float = 2.0, cafile: str | None = None) -> bool:
     """Whether the first ``host:port`` of ``bootstrap`` answers a Kafka ApiVersions (v0) request.
 
     A raw protocol round trip rather than a client library: it costs a few milliseconds, obeys
     ``timeout`` exactly, and has none of a client's reconnect back-off (kafka-python's made a
-    broker that was up in 1.7 s look ready only after 7.6 s).
+    broker that was up in 1.7 s look ready only after 7.6 s). With ``cafile`` the request goes
+    over TLS, the broker's certificate verified against that CA, hostname included: a SASL_SSL
+    listener answers ApiVersions before authentication, so no credentials are needed.
     """
     host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     correlation_id, client_id = 0x5AFE, b"aigc-audit-probe"
     # Request header v1: api_key 18 (ApiVersions), api_version 0, correlation id, client id.
     request = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
     try:
-        with socket.create_connection((host or HOST, int(port)), timeout=timeout) as sock:
-            sock.sendall(struct.pack(">i", len(request)) + request)
-            head = _recv_exactly(sock, 4 + 4 + 2)  # size, correlation id, error code
-    except (OSError, ValueError):
+        with socket.create_connection((host or HOST, int(port)), timeout=timeout) as raw:
+            sock = raw
+            if cafile:
+                context = ssl.create_default_context(cafile=cafile)
+                sock = context.wrap_socket(raw, server_hostname=host or HOST)
+            with sock:
+                sock.sendall(struct.pack(">i", len(request)) + request)
+                head = _recv_exactly(sock, 4 + 4 + 2)  # size, correlation id, error code
+    except (OSError, ValueError):  # ssl.SSLError is an OSError
         return False
     _, got_id, error_code = struct.unpack(">iih", head)
     return got_id == correlation_id and error_code == 0
@@ -317,7 +361,7 @@ def status(state_dir: Path) -> BrokerState | None:
     state = read_state(state_dir)
     if state is None or not _is_broker_process(state.pid, state_dir):
         return None
-    return state if answers(state.bootstrap) else None
+    return state if answers(state.bootstrap, cafile=state.ca_file or None) else None
 
 
 def start(
@@ -329,8 +373,14 @@ def start(
     timeout: float = 120.0,
     version: str = KAFKA_VERSION,
     progress: Progress | None = None,
+    secure: bool = True,
 ) -> BrokerState:
     """Start the broker of ``state_dir`` and return once it answers on ``127.0.0.1:<port>``.
+
+    ``secure`` (the default): TLS and SASL/SCRAM with ACLs, as the module docstring says; the
+    state's ``ca_file`` and ``credentials_file`` name what clients need. The first secured start
+    of a state directory makes its certificates and credentials; later ones reuse them. A data
+    directory formatted for one mode cannot be started in the other.
 
     If that broker already runs and answers, returns its state and starts nothing (its ports
     may then differ from the ones asked for). Ports default to free ones picked now. The data
@@ -361,10 +411,29 @@ def start(
             raise InfraError(f"the client and controller ports must differ (both {port})")
         _check_port(controller_port)
         data_dir = (log_dir or state_dir / "data").expanduser().resolve()
+        fresh = not (data_dir / "meta.properties").is_file()
+        _check_mode(state_dir, secure, fresh)
         data_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "logs").mkdir(exist_ok=True)
+        creds: dict[str, dict[str, str]] = {}
+        tls: security.TlsFiles | None = None
+        making_tls: concurrent.futures.Future[security.TlsFiles] | None = None
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        if secure:
+            creds = security.credentials(state_dir)
+            tls = security.tls_plan(state_dir)
+            if progress and not (state_dir / "tls" / ".complete").is_file():
+                progress(f"making the broker's TLS certificates with keytool in {state_dir}/tls")
+            # Seven keytool JVMs take seconds; formatting the storage needs none of their files,
+            # so both run at once.
+            making_tls = pool.submit(
+                security.make_tls, state_dir, security.keytool_executable(java)
+            )
         config = state_dir / "server.properties"
-        config.write_text(_server_properties(port, controller_port, data_dir), encoding="utf-8")
+        config.touch(mode=0o600)
+        config.chmod(0o600)  # it holds the keystore password and admin's SCRAM password
+        properties = _server_properties(port, controller_port, data_dir, tls, creds)
+        config.write_text(properties, encoding="utf-8")
         log4j = state_dir / "log4j2.properties"
         log4j.write_bytes((files("infra.kafka") / "log4j2.properties").read_bytes())
         jvm = [
@@ -376,10 +445,17 @@ def start(
             "-cp",
             f"{lib}/*",
         ]
-        if not (data_dir / "meta.properties").is_file():
-            if progress:
-                progress(f"formatting KRaft storage in {data_dir}")
-            _format_storage(jvm, config, data_dir)
+        try:
+            if fresh:
+                if progress:
+                    progress(f"formatting KRaft storage in {data_dir}")
+                _format_storage(jvm, config, data_dir, security.scram_arguments(creds))
+            if making_tls is not None:
+                making_tls.result()
+        except security.TlsError as exc:
+            raise InfraError(str(exc)) from exc
+        finally:
+            pool.shutdown(wait=True)
 
         if progress:
             progress(f"starting Kafka {version} on {HOST}:{port}, controller on {controller_port}")
@@ -393,6 +469,10 @@ def start(
             state_dir=state_dir,
             started_at=time.time(),
             kafka_version=version,
+            security_protocol="SASL_SSL" if secure else "PLAINTEXT",
+            ca_file=str(tls.ca_pem) if tls else "",
+            credentials_file=str(state_dir / security.CREDENTIALS_FILE) if secure else "",
+            sasl_mechanism=security.SCRAM_MECHANISM if secure else "",
         )
         # Written at once, so `stop` finds a broker whose start was cut short (Ctrl-C, a kill).
         _write_state(state_dir, state)
@@ -409,7 +489,7 @@ def start(
 
 def _wait_until_answering(state: BrokerState, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not answers(state.bootstrap, timeout=1.0):
+    while not answers(state.bootstrap, timeout=1.0, cafile=state.ca_file or None):
         if not _is_broker_process(state.pid, state.state_dir):
             tail = _log_tail(state.state_dir)
             raise InfraError(f"the Kafka broker exited during start-up: {tail}")
@@ -453,13 +533,73 @@ def restart(
         timeout=timeout,
         version=previous.kafka_version,
         progress=progress,
+        secure=previous.secure,
     )
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _server_properties(port: int, controller_port: int, data_dir: Path) -> str:
+def _check_mode(state_dir: Path, secure: bool, fresh: bool) -> None:
+    """A formatted data directory keeps the mode it was formatted in: a secured one holds SCRAM
+    credentials and must not come back without authentication, a plaintext one has none."""
+    made_secure = (state_dir / security.CREDENTIALS_FILE).is_file()
+    if fresh:
+        if not secure:
+            (state_dir / security.CREDENTIALS_FILE).unlink(missing_ok=True)
+        return
+    if secure and not made_secure:
+        raise InfraError(
+            f"the Kafka data in {state_dir} was made by a plaintext broker; start it with "
+            "--plaintext, or use another --state-dir for a secured one"
+        )
+    if not secure and made_secure:
+        raise InfraError(
+            f"the Kafka data in {state_dir} belongs to a secured broker; it will not be started "
+            "without authentication (use another --state-dir for a plaintext one)"
+        )
+
+
+def _security_properties(
+    tls: security.TlsFiles, creds: dict[str, dict[str, str]]
+) -> dict[str, str]:
+    admin = creds[security.ADMIN_ROLE]
+    mechanism = security.SCRAM_MECHANISM
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{admin["username"]}" password="{admin["password"]}";'
+    )
+    store = {"type": "PKCS12", "location": str(tls.keystore), "password": tls.password}
+    return {
+        "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+        "inter.broker.listener.name": "SASL_SSL",
+        "sasl.enabled.mechanisms": mechanism,
+        "sasl.mechanism.inter.broker.protocol": mechanism,
+        # The broker's own inter-broker client logs in as admin (a super user).
+        f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config": jaas,
+        **{f"ssl.keystore.{k}": v for k, v in store.items()},
+        "ssl.key.password": tls.password,
+        # One PKCS12 file is keystore and truststore: it holds the CA as a trusted entry.
+        **{f"ssl.truststore.{k}": v for k, v in store.items()},
+        "ssl.enabled.protocols": "TLSv1.3,TLSv1.2",
+        "ssl.client.auth": "none",  # clients authenticate with SCRAM on the client listener
+        # The controller listener: only a client holding a certificate of this CA gets in, and
+        # only the broker holds one.
+        "listener.name.controller.ssl.client.auth": "required",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found": "false",
+        "super.users": f"User:{admin['username']};User:{security.BROKER_DN}",
+    }
+
+
+def _server_properties(
+    port: int,
+    controller_port: int,
+    data_dir: Path,
+    tls: security.TlsFiles | None = None,
+    creds: dict[str, dict[str, str]] | None = None,
+) -> str:
+    client = "SASL_SSL" if tls else "PLAINTEXT"
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -467,8 +607,8 @@ def _server_properties(port: int, controller_port: int, data_dir: Path) -> str:
         # endpoint then lives in this file, not in the formatted log, so a data directory can be
         # started again on other ports.
         "controller.quorum.voters": f"1@{HOST}:{controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+        "listeners": f"{client}://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+        "advertised.listeners": f"{client}://{HOST}:{port}",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
@@ -486,6 +626,8 @@ def _server_properties(port: int, controller_port: int, data_dir: Path) -> str:
         "auto.create.topics.enable": "false",
         "num.partitions": "1",
     }
+    if tls is not None and creds:
+        settings.update(_security_properties(tls, creds))
     lines = ["# Written by infra/kafka/broker.py at every start; edits are lost."]
     return "\n".join([*lines, *(f"{key}={value}" for key, value in settings.items())]) + "\n"
 
@@ -500,8 +642,9 @@ def _cluster_id() -> str:
             return text
 
 
-def _format_storage(jvm: list[str], config: Path, data_dir: Path) -> None:
-    command = [*jvm, STORAGE_TOOL_CLASS, "format", "-t", _cluster_id(), "-c", str(config)]
+def _format_storage(jvm: list[str], config: Path, data_dir: Path, extra: list[str]) -> None:
+    # ``extra``: the --add-scram credentials of a secured broker, written into the metadata log.
+    command = [*jvm, STORAGE_TOOL_CLASS, "format", "-t", _cluster_id(), "-c", str(config), *extra]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired as exc:

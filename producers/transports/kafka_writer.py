@@ -5,10 +5,18 @@ replica, an idempotent producer, compression, and retries inside the delivery ti
 acknowledgement is a :class:`BusUnavailableError`, which the client answers by spooling the batch
 (or, fail-closed, by refusing further events). The producer is created on first use, so a service
 can start while the broker is down.
+
+On a secured cluster the config's :class:`~producers.transports.kafka_security.KafkaSecurity`
+names the principal (e.g. ``producer``, allowed to write the events topic only). Before the
+producer is made, one pre-flight connection authenticates: bad credentials, an untrusted
+certificate or the wrong protocol are a :class:`KafkaSecurityError` at once, with the cause,
+rather than kafka-python's 30 s of silent bootstrap retries; an unreachable broker is still a
+BusUnavailableError. A topic the principal may not write is a KafkaSecurityError too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Sequence
@@ -16,6 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from producers.errors import BusError, BusUnavailableError
+from producers.transports.kafka_security import (
+    PLAINTEXT,
+    KafkaSecurity,
+    KafkaSecurityError,
+    preflight,
+)
+
+__all__ = ["KafkaLogWriter", "KafkaSecurity", "KafkaSecurityError", "KafkaWriterConfig"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,8 @@ class KafkaWriterConfig:
     linger_ms: int = 5
     max_request_bytes: int = 8 * 1024 * 1024
     client_id: str = "aigc-audit-producer"
+    security: KafkaSecurity = PLAINTEXT
+    """PLAINTEXT by default; SASL_SSL with a principal's credentials on a secured cluster."""
 
 
 class KafkaLogWriter:
@@ -54,9 +72,12 @@ class KafkaLogWriter:
                 from kafka.errors import KafkaError
 
                 c = self.config
+                # Raises BusUnavailableError (broker down: spool) or KafkaSecurityError.
+                preflight(c.bootstrap, c.security, timeout_s=min(5.0, c.delivery_timeout_s))
                 timeout_ms = int(c.delivery_timeout_s * 1000)
                 try:
                     self._producer = KafkaProducer(
+                        **c.security.client_config(),
                         bootstrap_servers=c.bootstrap.split(","),
                         client_id=c.client_id,
                         acks="all",
@@ -78,14 +99,25 @@ class KafkaLogWriter:
     def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
         self.publish_many(topic, [(key, value)])
 
+    def check_credentials(self) -> None:
+        """Raise KafkaSecurityError if the broker refuses this writer's principal; a broker that
+        cannot be reached passes (publishing then spools, as ever)."""
+        with contextlib.suppress(BusUnavailableError):
+            preflight(self.config.bootstrap, self.config.security)
+
     def publish_many(self, topic: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:
-        from kafka.errors import KafkaError
+        from kafka.errors import AuthorizationError, KafkaError
 
         producer = self._get()
         try:
             futures = [producer.send(topic, key=key, value=value) for key, value in items]
             for future in futures:
                 future.get(timeout=self.config.delivery_timeout_s + 5)
+        except AuthorizationError as exc:
+            raise KafkaSecurityError(
+                f"Kafka at {self.config.bootstrap} does not let {self.config.security.principal} "
+                f"write {topic}: {type(exc).__name__}"
+            ) from exc
         except KafkaError as exc:
             raise BusUnavailableError(
                 f"Kafka at {self.config.bootstrap} did not acknowledge a message on {topic}: "
