@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from consumers.errors import PlatformError
+from consumers.store.base import Store
 from producers.signing import unsafe_mode
 
 KEY_DIR_MODE = 0o700
@@ -48,7 +49,7 @@ def make_key_dir(path: Path) -> None:
     path.mkdir(mode=KEY_DIR_MODE, parents=True, exist_ok=True)
 
 
-def engine_read_roots(store: object) -> list[Path]:
+def engine_read_roots(store: Store) -> list[Path]:
     """The directories the embedded engine itself says it reads: its store ``path`` and its
     ``user_files_path`` (empty for a store that is not the embedded engine)."""
     from consumers.store.embedded import EmbeddedStore
@@ -64,18 +65,11 @@ def engine_read_roots(store: object) -> list[Path]:
 def check_keys(key_dir: Path, *, data_dir: Path, engine_roots: Iterable[Path] = ()) -> None:
     """Refuse (KeyExposureError, one line) when a private key is exposed or could be:
 
-    - private keys still in the legacy ``<data_dir>/keys``;
     - the key directory inside the data directory or an engine root, or containing one;
+    - private keys still in the legacy ``<data_dir>/keys``;
     - the key directory, or one below it, open to group or others (wider than 0700);
     - a private key file wider than 0600, or one that resolves into the engine's reach.
     """
-    legacy = data_dir / LEGACY_KEYS_DIR
-    stranded = next(_private_keys(legacy), None)
-    if stranded is not None:
-        raise KeyExposureError(
-            f"private keys lie in {legacy}, inside the data directory the store's engine can "
-            f"read; move them out before starting: mv {legacy} {key_dir}"
-        )
     roots = [_real(data_dir), *(_real(r) for r in engine_roots)]
     key_real = _real(key_dir)
     for root in roots:
@@ -84,6 +78,19 @@ def check_keys(key_dir: Path, *, data_dir: Path, engine_roots: Iterable[Path] = 
                 f"key directory {key_dir} overlaps {root}, which the store's engine can read; "
                 "set key_dir (AIGC_AUDIT_KEY_DIR) to a directory outside the data directory"
             )
+    legacy = data_dir / LEGACY_KEYS_DIR
+    if next(_private_keys(legacy), None) is not None:
+        # Refused, not moved: another process may hold these files, and where they go (another
+        # volume, offline) is the operator's call. The message is the whole fix.
+        move = (
+            f"merge them into {key_dir} by hand (it exists already)"
+            if key_dir.exists()
+            else f"mv {legacy} {key_dir}"
+        )
+        raise KeyExposureError(
+            f"private keys lie in {legacy}, inside the data directory the store's engine can "
+            f"read; move them out before starting: {move}"
+        )
     if not key_dir.exists():
         return
     for directory in [key_dir, *(p for p in key_dir.rglob("*") if p.is_dir())]:

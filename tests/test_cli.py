@@ -222,7 +222,7 @@ def test_export_report_and_verify_from_the_cli(populated: Path, tmp_path: Path) 
     exported = cli("export", str(bundle), "--family", "generations", data_dir=populated)
     assert exported.returncode == 0, exported.stderr
     assert bundle.is_file()
-    key = str(populated / "keys" / "root.pub")
+    key = str(populated.with_name(f"{populated.name}.keys") / "root.pub")  # the default key_dir
     verified = cli("verify", str(bundle), "--trust", key, data_dir=populated)
     assert verified.returncode == 0, verified.stdout
     assert "300 events" in verified.stdout  # exactly the generations, nothing else

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from producers.errors import SignatureError
+from producers.errors import KeyFileError, SignatureError
 from producers.signing import (
     GENESIS_DIGEST,
     BatchHead,
@@ -197,6 +197,19 @@ def test_key_file_is_not_overwritten_by_accident(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["producer.pem"]
 
 
+@pytest.mark.parametrize("mode", [0o640, 0o644, 0o602])
+def test_key_file_open_to_others_is_refused_before_it_is_parsed(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "producer.pem"
+    SigningKey.generate().to_file(path)
+    path.chmod(mode)
+    with pytest.raises(KeyFileError, match=re.escape(f"{path} is mode {mode:04o}")) as info:
+        SigningKey.from_file(path)
+    assert "\n" not in str(info.value)
+    path.write_bytes(b"garbage")  # the mode is judged first: no parse error for a wide file
+    with pytest.raises(KeyFileError):
+        SigningKey.from_file(path)
+
+
 def test_missing_key_file_names_the_path(tmp_path: Path) -> None:
     path = tmp_path / "nope.pem"
     with pytest.raises(SignatureError, match=re.escape(str(path))) as info:
@@ -213,6 +226,7 @@ def test_missing_key_file_names_the_path(tmp_path: Path) -> None:
 def test_garbage_key_file_names_the_path(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "garbage.pem"
     path.write_bytes(content)
+    path.chmod(0o600)  # judged on its content, not refused for its mode first
     with pytest.raises(SignatureError, match=re.escape(str(path))) as info:
         SigningKey.from_file(path)
     assert "\n" not in str(info.value)
@@ -228,10 +242,12 @@ def test_encrypted_or_foreign_key_file_is_refused(tmp_path: Path) -> None:
             serialization.BestAvailableEncryption(b"pw"),
         )
     )
+    encrypted.chmod(0o600)  # judged on its content, not refused for its mode first
     with pytest.raises(SignatureError, match=re.escape(str(encrypted))):
         SigningKey.from_file(encrypted)
     public = tmp_path / "pub.pem"
     write_public_key(public, key.public_key)
+    public.chmod(0o600)
     with pytest.raises(SignatureError, match=re.escape(str(public))):
         SigningKey.from_file(public)
     private = tmp_path / "priv.pem"

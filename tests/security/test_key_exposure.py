@@ -150,12 +150,16 @@ def test_absolute_file_functions_over_the_engines_directories_reach_no_key(setup
         assert _leaks(setup, sql) == [], sql
 
 
-def test_chdb_does_not_confine_absolute_paths_so_readers_sql_must_be(setup: Setup) -> None:
+def test_chdb_does_not_confine_absolute_paths_so_readers_sql_must_be(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Pins what this chDB does with a path outside user_files_path: it reads it. Were it
     refused, this test would fail and tell that the engine now confines files itself.
 
     So no placement hides a key from SQL free to name any absolute path (nor do modes, for a
-    process running as the keys' owner): readers' SQL must not reach the engine unconfined."""
+    process running as the keys' owner, or as root): readers' SQL must not reach the engine
+    unconfined. The same holds for relative paths from a working directory above the key
+    directory, as the default layout's (``./.aigc-audit`` and ``./.aigc-audit.keys``) is."""
     key = next(iter(setup.keys))
     assert setup.user_files not in key.parents
     sql = f"SELECT * FROM file({_quote(key)}, 'RawBLOB')"
@@ -163,3 +167,5 @@ def test_chdb_does_not_confine_absolute_paths_so_readers_sql_must_be(setup: Setu
     assert rows and str(rows[0][0]).startswith("-----BEGIN PRIVATE KEY-----")
     # The leak detector the other tests rely on does see a key when one is read.
     assert _leaks(setup, sql) == [str(key)]
+    monkeypatch.chdir(setup.settings.data_dir.parent)
+    assert _leaks(setup, "SELECT path, name, content FROM filesystem('')") != []

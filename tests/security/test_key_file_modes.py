@@ -14,7 +14,7 @@ import pytest
 
 import consumers
 from consumers.deployment import Deployment
-from consumers.key_files import KeyExposureError
+from consumers.key_files import KeyExposureError, check_keys, make_key_dir
 from consumers.settings import Settings, load_settings
 from producers.errors import KeyFileError, SignatureError
 from producers.signing import SigningKey
@@ -183,3 +183,31 @@ def test_a_key_dir_inside_the_data_dir_is_refused(tmp_path: Path) -> None:
     assert "overlaps" in str(caught.value) and str(inside) in str(caught.value)
     assert not inside.exists()  # refused before a key was made there
     _refused(_cli(settings, "consume", AIGC_AUDIT_KEY_DIR=str(inside)), str(inside), "KEY_DIR")
+
+
+def test_check_keys_refuses_every_overlap_with_the_engines_reach(tmp_path: Path) -> None:
+    data_dir = tmp_path / "outer" / "data"
+    data_dir.mkdir(parents=True)
+    user_files = tmp_path / "user_files"
+    # The data directory inside the key directory: the store would sit beside the keys.
+    with pytest.raises(KeyExposureError, match="overlaps"):
+        check_keys(tmp_path / "outer", data_dir=data_dir)
+    # Inside an engine root the engine itself reports (its user_files_path).
+    with pytest.raises(KeyExposureError, match="overlaps"):
+        check_keys(user_files / "keys", data_dir=data_dir, engine_roots=[user_files])
+    # A symlinked key is judged by where it lands: here, inside the data directory.
+    key_dir = tmp_path / "data.keys"
+    make_key_dir(key_dir)
+    landed = data_dir / "landed.key"
+    SigningKey.generate().to_file(landed)
+    (key_dir / "root.key").symlink_to(landed)
+    with pytest.raises(KeyExposureError, match="resolves to"):
+        check_keys(key_dir, data_dir=data_dir)
+    (key_dir / "root.key").unlink()
+    check_keys(key_dir, data_dir=data_dir)  # nothing left to refuse
+    # Old-layout keys when the key directory exists already: merged by hand, not an mv that
+    # would nest one directory in the other.
+    (data_dir / "keys").mkdir()
+    landed.rename(data_dir / "keys" / "root.key")
+    with pytest.raises(KeyExposureError, match=f"merge them into {key_dir} by hand"):
+        check_keys(key_dir, data_dir=data_dir)
