@@ -1,6 +1,7 @@
 -- title: Integrity of the audit trail
 -- articles: Art. 13; Art. 19; Draft 14
--- description: Per producer, in [from, to): signed batches accepted and the events they carried, the last accepted batch, messages quarantined (total and per reason) and hash-chain findings such as gaps and forks (total and per kind). A producer with only quarantined messages or findings is listed too; quarantined messages whose producer could not be read show as (unknown).
+-- description: Per producer, in [from, to): signed batches accepted and the events they carried, the last accepted batch, messages quarantined (total and per reason) and findings (total and per kind): hash-chain gaps, forks and replays, which never move a chain's head, and reject floods. A producer with only quarantined messages or findings is listed too; quarantined messages whose producer could not be read show as (unknown).
+--   A reject flood (reject_flood) is a run of reject_alert_streak messages refused in a row on one bus partition, about the bus rather than any producer: it is listed under (bus), one finding per run of that length, the detail of its chain_findings row naming the partition, the first and last offsets and the count.
 -- param from: DateTime64(6) = 1970-01-01    (start of the window, inclusive; default the beginning)
 -- param to: DateTime64(6) = now             (end of the window, exclusive)
 WITH
