@@ -22,6 +22,14 @@ class Unreadable(Exception):
     pass
 
 
+MAX_DOCUMENT_BYTES = 256 << 20
+"""The most one JSON document of a bundle (manifest, signature, keys, checkpoints, batches) may
+hold. Each is read whole into memory, so a bigger one is refused before a byte of it is read:
+a zip bomb (a member a few kilobytes long that inflates to gigabytes) declares its size in
+the zip's directory, and zipfile never inflates a member past the size it declares. The
+exporter writes these documents at a few hundred bytes per batch, key or checkpoint."""
+
+
 class BundleSource:
     """The files of a bundle, by their posix path inside it."""
 
@@ -69,14 +77,30 @@ class BundleSource:
             raise
         return fh
 
+    def size(self, name: str) -> int:
+        """The size of a file of the bundle, as its file system or zip directory says."""
+        raise NotImplementedError
+
     def read(self, name: str) -> bytes:
+        """A whole (JSON) document of the bundle, at most MAX_DOCUMENT_BYTES."""
         if not self.has(name):
             raise Unreadable(f"{name} is missing")
         try:
+            size = self.size(name)
+            if size > MAX_DOCUMENT_BYTES:
+                raise Unreadable(
+                    f"{name} is {size:,} bytes, more than the {MAX_DOCUMENT_BYTES:,} a bundle "
+                    "document may hold"
+                )
             with self.open(name) as fh:
-                return fh.read()
+                data = fh.read(MAX_DOCUMENT_BYTES + 1)  # a file growing as we read, too
+        except Unreadable:
+            raise
         except Exception as exc:  # zipfile raises assorted errors for damaged members
             raise Unreadable(f"{name} cannot be read ({reason_of(exc)})") from None
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise Unreadable(f"{name} is more than the {MAX_DOCUMENT_BYTES:,} bytes it may hold")
+        return data
 
 
 OS_METADATA = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
@@ -106,6 +130,9 @@ class DirectorySource(BundleSource):
 
     def open(self, name: str) -> IO[bytes]:
         return (self.root / name).open("rb")
+
+    def size(self, name: str) -> int:
+        return (self.root / name).stat().st_size
 
     def path(self, name: str) -> Path | None:
         return self.root / name
@@ -138,6 +165,10 @@ class ZipSource(BundleSource):
     def open(self, name: str) -> IO[bytes]:
         assert self._zip is not None
         return self._zip.open(name)
+
+    def size(self, name: str) -> int:
+        assert self._zip is not None
+        return self._zip.getinfo(name).file_size
 
     def schemas_root(self) -> Any:
         assert self._zip is not None

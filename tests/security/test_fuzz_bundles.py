@@ -4,23 +4,33 @@ every JSON file of a bundle holding any bytes (deep nesting, non-UTF-8, duplicat
 documents), zips with ``..`` and absolute member names, symlinks in a bundle directory.
 
 The contract: a failing verdict (``result.ok`` False) or BundleError, never another exception,
-never a file written outside the verifier's working directory, never an accepted bundle.
+never a file written outside the verifier's working directory, never an accepted bundle; and
+on a real small bundle from the real pipeline (chDB), any file or the zip itself mutated.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import types
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from consumers.bundle_verification import BundleError, verify_bundle
+from consumers.bundle_verification.source import MAX_DOCUMENT_BYTES
 from consumers.export import bundle_format as fmt
-from producers.signing import SigningKey
+from consumers.export.exporter import export_bundle
+from consumers.selection import Selection
+from producers.signing import SigningKey, load_public_key
+from tests.harness import Harness, generation
 
 ROOT = SigningKey.generate().public_key
 JSON_FILES = (fmt.MANIFEST, fmt.MANIFEST_SIG, fmt.BATCHES_FILE, fmt.CHECKPOINTS_FILE, fmt.KEYS_FILE)
@@ -145,3 +155,154 @@ def test_huge_manifest_is_refused(tmp_path: Path) -> None:
     entry = {"path": "x", "sha256": "0" * 64, "bytes": 1}
     (bundle / fmt.MANIFEST).write_bytes(json.dumps({"files": [entry] * 200_000}).encode())
     refused(bundle)
+
+
+# --- a real bundle, mutated ----------------------------------------------------------------
+
+
+def _members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
+
+
+@dataclass(repr=False)
+class RealBundle:
+    root: bytes
+    directory: Path
+    zip: Path
+    files: dict[str, bytes]
+    """The directory bundle's files."""
+    zip_members: dict[str, bytes]
+    """The zip bundle's members (another export of the same selection: its own bytes)."""
+
+    def __repr__(self) -> str:  # hypothesis prints the fixtures of a failing example
+        return f"RealBundle({self.directory})"
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealBundle]:
+    """One small bundle from the real pipeline (chDB is slow: built once for the module)."""
+    base = tmp_path_factory.mktemp("real")
+    h = Harness(base / "data", batch_size=4)
+    try:
+        export_key = h.deployment.export_key()
+        h.emit("chat-1", [generation(n) for n in range(9)], batch_size=4)
+        h.materialise()
+        for target in (base / "bundle", base / "bundle.zip"):
+            export_bundle(
+                h.deployment.store(),
+                Selection(),
+                target,
+                export_key=export_key,
+                exported_by="fuzz@example",
+                report_html="<html></html>",
+            )
+        root = load_public_key(h.settings.root_public_key_path)
+    finally:
+        h.close()
+    directory = base / "bundle"
+    files = {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+    assert verify_bundle(directory, root, workers=1).ok
+    assert verify_bundle(base / "bundle.zip", root, workers=1).ok
+    yield RealBundle(root, directory, base / "bundle.zip", files, _members(base / "bundle.zip"))
+
+
+def _same_signature(a: bytes, b: bytes) -> bool:
+    try:
+        return fmt.parse_signature(a) == fmt.parse_signature(b)
+    except fmt.FormatError:
+        return False
+
+
+@settings(max_examples=SLOW)
+@given(data=st.data())
+def test_mutated_file_of_a_real_bundle(
+    real: RealBundle,
+    kit: types.SimpleNamespace,
+    tmp_path_factory: pytest.TempPathFactory,
+    data: st.DataObject,
+) -> None:
+    """Any file of a real bundle mutated: refused, unless the change leaves the signed content
+    identical. One such file exists: manifest.sig is JSON that nothing signs or hashes (it holds
+    the signature), so JSON-insignificant changes to it (whitespace, key order, hex case) keep
+    the same key id and signature; every other file is covered by the manifest's SHA-256."""
+    name = data.draw(st.sampled_from(sorted(real.files)))
+    original = real.files[name]
+    mutated = data.draw(kit.mutated(original))
+    bundle = tmp_path_factory.mktemp("mut") / "bundle"
+    shutil.copytree(real.directory, bundle)
+    (bundle / name).write_bytes(mutated)
+    result = verify_bundle(bundle, real.root, workers=1)
+    if result.ok:
+        assert mutated == original or (
+            name == fmt.MANIFEST_SIG and _same_signature(mutated, original)
+        ), (name, mutated[:200])
+
+
+@settings(max_examples=SLOW)
+@given(data=st.data())
+def test_mutated_zip_of_a_real_bundle(
+    real: RealBundle,
+    kit: types.SimpleNamespace,
+    tmp_path_factory: pytest.TempPathFactory,
+    data: st.DataObject,
+) -> None:
+    """The zip's own bytes mutated: refused, unless every member reads back as it was (a
+    header's timestamp or extra field, a deflate block's redundant bit: zip metadata nothing
+    signs), or only manifest.sig changed as above."""
+    original = real.zip.read_bytes()
+    path = tmp_path_factory.mktemp("zipmut") / "bundle.zip"
+    path.write_bytes(data.draw(kit.mutated(original)))
+    try:
+        result = verify_bundle(path, real.root, workers=1)
+    except BundleError:
+        return
+    if result.ok:
+        members = _members(path)
+        expected = real.zip_members
+        assert members.keys() == expected.keys()
+        for name, content in members.items():
+            assert content == expected[name] or (
+                name == fmt.MANIFEST_SIG and _same_signature(content, expected[name])
+            ), name
+
+
+def _bomb(path: Path, declared: int) -> None:
+    """A zip whose manifest.json declares ``declared`` bytes in its local header and central
+    directory (what an honest zip bomb declares: the size it inflates to)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(fmt.MANIFEST, b" " * 1000)
+    data = bytearray(path.read_bytes())
+    local = data.index(b"PK\x03\x04")
+    central = data.index(b"PK\x01\x02")
+    data[local + 22 : local + 26] = declared.to_bytes(4, "little")
+    data[central + 24 : central + 28] = declared.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+def test_zip_bomb_is_refused_without_inflating(tmp_path: Path, bounded: Any) -> None:
+    """Regression: the verifier read a bundle's JSON documents whole, whatever their size: a
+    manifest.json that inflates to 3 GiB was inflated into memory. Now its declared size is
+    judged first."""
+    path = tmp_path / "bomb.zip"
+    _bomb(path, 3 << 30)
+    outcome = bounded(lambda: verify_bundle(path, ROOT, workers=1))
+    assert outcome.error is None, outcome
+    assert not outcome.result.ok
+    assert "more than the" in outcome.result.check(1).detail, outcome.result.check(1)
+    assert outcome.seconds < 2 and outcome.peak_bytes < 64 << 20, outcome
+
+
+def test_real_size_bomb_is_refused(tmp_path: Path, bounded: Any) -> None:
+    """A manifest.json past the bound, for real (a directory bundle), is refused unread."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    with (bundle / fmt.MANIFEST).open("wb") as fh:
+        fh.truncate(MAX_DOCUMENT_BYTES + 1)  # sparse: no disk used
+    outcome = bounded(lambda: verify_bundle(bundle, ROOT, workers=1))
+    assert outcome.error is None and not outcome.result.ok, outcome
+    assert outcome.peak_bytes < 64 << 20, outcome
