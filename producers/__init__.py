@@ -19,11 +19,13 @@ from producers.client import EVENTS_TOPIC, AuditClient, build_event
 from producers.errors import (
     AuditError,
     AuditTrailDownError,
+    BackPressureError,
     BusError,
     BusUnavailableError,
     ClientClosedError,
     EventValidationError,
     SpoolError,
+    SpoolFullError,
 )
 from producers.events import *  # noqa: F403 - the event models are the client's vocabulary
 from producers.events import __all__ as _event_names
@@ -36,6 +38,7 @@ __all__ = [
     "AuditClient",
     "AuditError",
     "AuditTrailDownError",
+    "BackPressureError",
     "BusError",
     "BusUnavailableError",
     "ClientClosedError",
@@ -44,6 +47,7 @@ __all__ = [
     "SigningKey",
     "SpoolDepth",
     "SpoolError",
+    "SpoolFullError",
     "build_event",
     "pseudonymise",
     *_event_names,

@@ -18,9 +18,26 @@ batch and signs it. What happens next depends on the mode:
   :meth:`BatchAssembler.flush`, and :meth:`BatchAssembler.add` refuses events while the trail is
   down (see :class:`_TrailMonitor` for the exact rule).
 
-The chain position moves as soon as a batch is durable on the bus or in the spool, and only
-then: a batch is sealed once, and every retry or drain sends the same bytes, so the chain never
-forks.
+**Crash safety** (write-ahead, see :mod:`producers.chain_state`): a sealed batch's new chain
+position is saved to disk *together with the signed batch* (fsynced) before the batch can reach
+the bus or the spool, and confirmed (a cheap marker) once it has. A batch is sealed once, and
+every retry, drain or re-send after a restart sends the same bytes. So a process killed at any
+point (``kill -9`` included) neither reuses a sequence (a fork) nor skips one (a gap): the next
+start re-sends the one batch that may not have arrived before sealing anything new; if it had
+arrived, the copy is a replay the materialiser drops. The cost is one fsync (two with the
+directory's) per batch on the worker thread; callers never wait for it.
+
+**Back-pressure**: accepted events stay in memory until they are durable on the bus or in the
+spool. At most ``max_queue_events`` of them, and at most ``max_queue_bytes`` of their
+*estimated encoded* size: events are encoded on the worker, so the caller's thread cannot
+measure them, and the estimate is the running average encoded size of the events the worker
+encoded (:data:`_INITIAL_EVENT_BYTES` before the first batch); the Python objects themselves
+take several times that. When the queue is full, :meth:`BatchAssembler.add` waits up to
+``emit_timeout`` seconds for room and then raises
+:class:`~producers.errors.BackPressureError`; fail-closed (or with ``emit_timeout=0``) it
+raises at once. While the spool (or the chain state) cannot be written, ``add`` raises
+:class:`~producers.errors.SpoolFullError` at once: the events accepted before stay in memory,
+and the worker keeps trying the spool and the bus.
 """
 
 from __future__ import annotations
@@ -35,16 +52,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from producers.batch import SignedBatch, seal_batch
-from producers.chain_state import ChainPosition, ChainStateFile
+from producers.chain_state import ChainPosition, ChainStateFile, DurableChain
 from producers.codec import SchemaCatalogue
 from producers.errors import (
     AuditError,
     AuditTrailDownError,
+    BackPressureError,
     BusError,
     ClientClosedError,
     DecodeError,
     EventValidationError,
     SpoolError,
+    SpoolFullError,
 )
 from producers.signing import SigningKey
 from producers.spool import DiskSpool, SpoolDepth
@@ -56,6 +75,19 @@ _DRAIN_CHUNK = 32
 
 # Rejected events named in one error message; the log names every one.
 _REJECTIONS_NAMED = 3
+
+# The encoded size assumed for an event before the worker has measured any: generous (a typical
+# generation event encodes to ~300 bytes), so that an early burst errs towards the byte bound.
+_INITIAL_EVENT_BYTES = 1024
+# Weight of the newest batch in the running average of encoded event sizes.
+_SIZE_WEIGHT = 0.2
+
+# Full batches the worker seals and saves at once when it is behind (one fsync for all of them).
+_GROUP_MAX = 8
+
+DEFAULT_MAX_QUEUE_EVENTS = 100_000
+DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
+DEFAULT_EMIT_TIMEOUT = 1.0
 
 _log = logging.getLogger(__name__)
 
@@ -170,6 +202,10 @@ class _Delivery:
     """Events taken for this batch: those in it, and those rejected."""
     rejected: list[tuple[int, str]]
     """(index, why) of each taken event that did not encode."""
+    before: ChainPosition
+    """The chain position before this batch (fail-closed goes back to it if the batch is lost)."""
+    resend: bool = False
+    """A batch an earlier run sealed and saved but did not confirm, sent again at start-up."""
 
 
 class BatchAssembler:
@@ -184,6 +220,8 @@ class BatchAssembler:
     first, and events are refused until they are. ``retry_backoff`` is the first pause after a
     failed attempt; it doubles per failure up to ``max_retry_backoff``.
     ``availability_interval`` is how long a fail-closed answer is cached.
+    ``max_queue_events``, ``max_queue_bytes`` and ``emit_timeout`` bound what :meth:`add` keeps
+    in memory (see the module docstring).
     """
 
     def __init__(
@@ -205,11 +243,18 @@ class BatchAssembler:
         clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
         encode: Callable[[Any], bytes] | None = None,
         encode_many: Callable[[list[Any]], list[bytes]] | None = None,
+        max_queue_events: int = DEFAULT_MAX_QUEUE_EVENTS,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+        emit_timeout: float = DEFAULT_EMIT_TIMEOUT,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if retry_backoff <= 0 or max_retry_backoff < retry_backoff:
             raise ValueError("need 0 < retry_backoff <= max_retry_backoff")
+        if max_queue_events < 1 or max_queue_bytes < 1:
+            raise ValueError("max_queue_events and max_queue_bytes must be at least 1")
+        if not emit_timeout >= 0:  # also refuses NaN
+            raise ValueError("emit_timeout must be >= 0")
         self.producer_id = producer_id
         self._key = key
         self._bus = bus
@@ -226,11 +271,21 @@ class BatchAssembler:
         self._probe = availability_check(bus)
         self._spool = spool
         self._fail_closed = fail_closed
+        self._max_queue_events = max_queue_events
+        self._max_queue_bytes = max_queue_bytes
+        self._emit_timeout = emit_timeout
+        self._event_bytes = float(_INITIAL_EVENT_BYTES)  # running average, set by the worker
+        self._measured = False
+        self._capacity = self._capacity_for(self._event_bytes)
         self.stats = BatcherStats()
 
-        self._position = chain_state.load() if chain_state else ChainPosition.genesis()
+        durable = chain_state.load_durable() if chain_state else None
+        durable = durable or DurableChain(ChainPosition.genesis())
         if spool is not None:
-            self._position = self._reconcile_with_spool(self._position)
+            durable = self._reconcile_with_spool(durable)
+        self._position = durable.position
+        # Sent before anything new, by the worker (see _resend_unconfirmed).
+        self._resend = deque(self._unconfirmed_deliveries(durable))
         self._monitor: _TrailMonitor | None = None
         if fail_closed:
             self._monitor = _TrailMonitor(self._probe, availability_interval)
@@ -238,6 +293,11 @@ class BatchAssembler:
                 self._monitor.block(
                     f"{spool.depth.messages} batches of an earlier run are still waiting in "
                     f"the spool at {spool.directory}"
+                )
+            elif self._resend:
+                self._monitor.block(
+                    f"{len(self._resend)} batches of an earlier run are not known to have "
+                    "reached the bus; they are being sent again"
                 )
             self._monitor.refresh()
 
@@ -259,6 +319,10 @@ class BatchAssembler:
         self._flush_requested = False
         self._closed = False
         self._error: BaseException | None = None  # the last failure to reach the bus or spool
+        # Why batches cannot be made durable on this machine right now, if they cannot: emit
+        # refuses events meanwhile (SpoolFullError). Set and cleared by the worker only.
+        self._spool_refusal: BaseException | None = None
+        self._state_refusal: BaseException | None = None
         self._crash: BaseException | None = None  # what killed the worker, if anything did
         self._next_drain_at = 0.0  # a spool left by an earlier run is tried at once
         self._drain_backoff = retry_backoff
@@ -277,15 +341,23 @@ class BatchAssembler:
         return self._spool.depth if self._spool is not None else SpoolDepth()
 
     def add(self, event: Any) -> None:
-        """Accept one event (encoded on the worker); raises AuditTrailDownError when
-        fail-closed and down."""
+        """Accept one event (encoded on the worker).
+
+        Raises AuditTrailDownError when fail-closed and down, SpoolFullError while batches
+        cannot be made durable on disk, and BackPressureError when the queue stays full (see
+        the module docstring); in each case the event was not accepted.
+        """
         if self._monitor is not None:
             if self._closed:  # checked again under the lock; this only orders the errors
                 raise ClientClosedError("the audit client is closed")
             self._monitor.require_up()
+        if self._spool_refusal is not None or self._state_refusal is not None:
+            self._raise_refused()
         with self._mutex:
             if self._closed:
                 raise ClientClosedError("the audit client is closed")
+            if self._added - self._settled >= self._capacity:
+                self._wait_for_room()
             tail = self._tail
             if not tail:
                 self._first_at = time.monotonic()
@@ -296,6 +368,60 @@ class BatchAssembler:
                 self._full.append(tail)
                 self._tail = []
                 self._lock.notify_all()
+
+    def _capacity_for(self, event_bytes: float) -> int:
+        """Events the queue may hold when an event encodes to ``event_bytes`` on average."""
+        return max(1, min(self._max_queue_events, int(self._max_queue_bytes // event_bytes)))
+
+    def _queue_description(self, queued: int) -> str:
+        where = "the bus or the spool" if self._spools_new_batches else "the bus"
+        return (
+            f"{queued} events accepted earlier are not yet durable on {where} (limits: "
+            f"max_queue_events={self._max_queue_events}, max_queue_bytes="
+            f"{self._max_queue_bytes} at ~{self._event_bytes:.0f} encoded bytes an event); "
+            f"last error: {_describe(self._error)}"
+        )
+
+    def _wait_for_room(self) -> None:
+        """Under the lock, with the queue full: wait up to ``emit_timeout`` for the worker to
+        settle events, or raise BackPressureError (at once when fail-closed)."""
+        started = time.monotonic()
+        if not self._fail_closed and self._emit_timeout > 0:
+            # The worker would otherwise wait out the linger on a tail shorter than a batch.
+            self._flush_requested = True
+            self._lock.notify_all()
+            deadline = started + self._emit_timeout
+            while self._added - self._settled >= self._capacity:
+                if self._closed:
+                    raise ClientClosedError("the audit client is closed")
+                self._raise_if_crashed()
+                if self._spool_refusal is not None or self._state_refusal is not None:
+                    self._raise_refused()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._lock.wait(remaining)
+            else:
+                return
+        queued = self._added - self._settled
+        why = "fail-closed" if self._fail_closed else f"emit_timeout_s={self._emit_timeout}"
+        raise BackPressureError(
+            f"the audit client's queue is full: {self._queue_description(queued)}; the event "
+            f"was not accepted (waited {time.monotonic() - started:.3g} s, {why})",
+            queued_events=queued,
+        )
+
+    def _raise_refused(self) -> None:
+        refusal = self._spool_refusal or self._state_refusal
+        if refusal is None:  # cleared by the worker since the caller looked
+            return
+        queued = self._added - self._settled
+        raise SpoolFullError(
+            f"the audit client cannot make batches durable on disk ({refusal}); the event was "
+            f"not accepted. {queued} events accepted earlier are kept in memory until the spool "
+            "or the bus takes them",
+            queued_events=queued,
+        )
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every event added before this call is durable on the bus or in the spool.
@@ -335,36 +461,50 @@ class BatchAssembler:
             raise EventValidationError(_rejections(rejected))
 
     def drain(self, timeout: float | None = None) -> None:
-        """Flush, then block until the spool is empty (a no-op beyond flush without a spool).
+        """Flush, then block until the spool is empty and the batch an earlier run left
+        unconfirmed, if any, was re-sent (a no-op beyond flush without either).
 
         Asks the worker to try the bus now rather than at the end of its current backoff.
         Raises BusError naming the spool depth on timeout.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         self.flush(timeout)
-        if self._spool is None:
+        if self._spool is None and not self._resend:
             return
         with self._lock:
             self._next_drain_at = 0.0
             self._lock.notify_all()
             # The stats mirror, not spool.depth: the worker updates it under this lock after
             # everything else that follows a drain (a fail-closed client accepts events again).
-            while self.stats.spool_messages:
+            while self.stats.spool_messages or self._resend:
                 self._raise_if_crashed()
                 if self._closed:
                     raise ClientClosedError(
-                        f"the audit client is closed; {self._spool.depth.messages} batches stay "
-                        f"in the spool at {self._spool.directory} for the next start"
+                        f"the audit client is closed; {self._waiting()} stay on disk for the "
+                        "next start"
                     )
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    depth = self._spool.depth
                     raise BusError(
-                        f"drain timed out with {depth.messages} batches ({depth.bytes} bytes) "
-                        f"still in the spool at {self._spool.directory} "
-                        f"(last error: {self._error})"
+                        f"drain timed out with {self._waiting()} (last error: {self._error})"
                     )
                 self._lock.wait(0.05 if remaining is None else min(0.05, remaining))
+
+    def _waiting(self) -> str:
+        """What drain() waits for, in words."""
+        parts = []
+        if self._spool is not None and self._spool.depth.messages:
+            depth = self._spool.depth
+            parts.append(
+                f"{depth.messages} batches ({depth.bytes} bytes) in the spool at "
+                f"{self._spool.directory}"
+            )
+        if self._resend:
+            parts.append(
+                f"{len(self._resend)} batches of an earlier run not yet re-sent (kept in "
+                f"{self._chain_state.path if self._chain_state else 'memory'})"
+            )
+        return " and ".join(parts) or "nothing"
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, then stop the worker. Spooled batches stay on disk for the next start.
@@ -412,26 +552,72 @@ class BatchAssembler:
             self._rejected = [r for r in self._rejected if r[0] >= target]
         return taken
 
-    def _reconcile_with_spool(self, position: ChainPosition) -> ChainPosition:
-        """Move past a batch that was spooled but whose chain position was never saved.
+    def _reconcile_with_spool(self, durable: DurableChain) -> DurableChain:
+        """Take what the spool's newest batch says about the chain into account.
 
-        A crash between the spool's fsync and the chain-state write would otherwise make the
-        next run seal a second batch with the same sequence: a fork.
+        If it is one of the unconfirmed batches, that one and those before it did arrive (in
+        the spool): they are not re-sent. If the spool holds a batch *beyond* the saved
+        position (a state file from before write-ahead, or one restored from a backup), the
+        chain moves past it: sealing that sequence again would be a fork.
         """
         assert self._spool is not None
+        position = durable.position
         last = self._spool.peek_last()
         if last is None:
-            return position
+            return durable
         try:
             batch = SignedBatch.decode(last.value, self._catalogue)
         except DecodeError:
-            return position
-        if batch.producer_id != self.producer_id or batch.sequence < position.next_sequence:
-            return position
+            return durable
+        if batch.producer_id != self.producer_id:
+            return durable
+        if batch.sequence < position.next_sequence:
+            for index, value in enumerate(durable.unconfirmed):
+                if value == last.value:
+                    if self._chain_state is not None:
+                        self._chain_state.confirm(batch.digest)
+                    return DurableChain(position, durable.unconfirmed[index + 1 :])
+            return durable
         recovered = ChainPosition(batch.sequence + 1, batch.digest)
         if self._chain_state is not None:
             self._chain_state.save(recovered)
-        return recovered
+        return DurableChain(recovered)
+
+    def _unconfirmed_deliveries(self, durable: DurableChain) -> list[_Delivery]:
+        """The batches to re-send at start-up, checked against the position saved with them:
+        consecutive, linked, and ending where the position does."""
+        position = durable.position
+        where = self._chain_state.path if self._chain_state else "the chain state"
+        deliveries: list[_Delivery] = []
+        expected = position.next_sequence - len(durable.unconfirmed)
+        prev: bytes | None = None
+        for value in durable.unconfirmed:
+            try:
+                batch = SignedBatch.decode(value, self._catalogue)
+            except DecodeError as exc:
+                raise AuditError(
+                    f"chain state file {where}: a saved batch is invalid: {exc}"
+                ) from exc
+            if (
+                batch.producer_id != self.producer_id
+                or batch.sequence != expected
+                or (prev is not None and batch.prev_digest != prev)
+            ):
+                raise AuditError(
+                    f"chain state file {where}: the saved batch {batch.producer_id} sequence "
+                    f"{batch.sequence} does not continue the chain it is saved in "
+                    f"({self.producer_id}, sequence {expected} expected)"
+                )
+            before = ChainPosition(batch.sequence, batch.prev_digest)
+            deliveries.append(_Delivery(batch, value, 0, 0, [], before, resend=True))
+            expected += 1
+            prev = batch.digest
+        if prev is not None and prev != position.prev_digest:
+            raise AuditError(
+                f"chain state file {where}: its last saved batch is not the one its position "
+                "ends with"
+            )
+        return deliveries
 
     def _sync_spool_stats(self) -> None:
         depth = self.spool_depth
@@ -440,11 +626,14 @@ class BatchAssembler:
 
     # --- the worker ---------------------------------------------------------------------
 
-    def _next_work(self) -> tuple[list[Any] | None, int, bool] | None:
-        """Wait until a batch is due or a drain attempt is; None when closed and drained.
+    def _next_work(self) -> tuple[list[list[Any]], int, bool] | None:
+        """Wait until batches are due or a drain attempt is; None when closed and drained.
 
-        Returns ``(events or None, index of the first event, drain_due)``.
+        Returns ``(pages of events, index of the first event, drain_due)``: up to
+        ``_GROUP_MAX`` full pages when the worker is behind (one when fail-closed, where a lost
+        batch must not have successors sealed on top of it), else the due tail, else none.
         """
+        group_max = 1 if self._fail_closed else _GROUP_MAX
         with self._lock:
             while True:
                 now = time.monotonic()
@@ -452,23 +641,28 @@ class BatchAssembler:
                     self._spool is not None and self._spool.depth.messages > 0 and not self._closed
                 )
                 drain_due = spool_waiting and now >= self._next_drain_at
-                events = None
-                if self._full:
-                    events = self._full.popleft()
-                elif self._tail and (
-                    len(self._tail) >= self._batch_size
-                    or self._flush_requested
-                    or self._closed
-                    or now - self._first_at >= self._linger
+                pages: list[list[Any]] = []
+                while self._full and len(pages) < group_max:
+                    pages.append(self._full.popleft())
+                if (
+                    not pages
+                    and self._tail
+                    and (
+                        len(self._tail) >= self._batch_size
+                        or self._flush_requested
+                        or self._closed
+                        or now - self._first_at >= self._linger
+                    )
                 ):
-                    events, self._tail = self._tail, []
+                    pages.append(self._tail)
+                    self._tail = []
                 start = self._taken
-                if events is not None:
-                    self._taken += len(events)
+                if pages:
+                    self._taken += sum(map(len, pages))
                     if not self._full and not self._tail:
                         self._flush_requested = False
-                if events is not None or drain_due:
-                    return events, start, drain_due
+                if pages or drain_due:
+                    return pages, start, drain_due
                 if self._closed:
                     return None
                 if self._tail:
@@ -482,15 +676,16 @@ class BatchAssembler:
 
     def _run(self) -> None:
         try:
+            self._resend_unconfirmed()
             while True:
                 work = self._next_work()
                 if work is None:
                     return
-                events, start, drain_due = work
+                pages, start, drain_due = work
                 if drain_due:
                     self._drain_spool()
-                if events:
-                    self._deliver(events, start)
+                if pages:
+                    self._deliver(pages, start)
         except BaseException as exc:
             with self._lock:
                 self._crash = exc
@@ -500,27 +695,151 @@ class BatchAssembler:
             if self._spool is not None:
                 self._spool.close()
 
-    def _deliver(self, events: list[Any], start: int) -> None:
-        encoded, rejected = self._encode_all(events, start)
-        if not encoded:
-            with self._lock:
-                self._settle(start, len(events), rejected)
+    def _pause(self, seconds: float) -> None:
+        """Sleep between attempts, cut short by close() so that it need not wait a backoff."""
+        with self._lock:
+            if not self._closed:
+                self._lock.wait(seconds)
+
+    def _resend_unconfirmed(self) -> None:
+        """Before anything new: send again the batches an earlier run saved and did not confirm.
+
+        Each may have reached the bus (then its copy is a replay, which the materialiser drops)
+        or not (then its copy is what keeps the chain without a gap). They go the way any batch
+        goes, in order, behind whatever waits in the spool. Given up only when the assembler is
+        closed first; they stay saved for the next start.
+        """
+        if not self._resend:
             return
-        batch = seal_batch(
-            encoded,
-            producer_id=self.producer_id,
-            key=self._key,
-            sequence=self._position.next_sequence,
-            prev_digest=self._position.prev_digest,
-            created_at_us=self._clock_us(),
+        _log.info(
+            "re-sending batches %d to %d of producer %s: an earlier run saved them and may have "
+            "stopped before they reached the bus",
+            self._resend[0].batch.sequence,
+            self._resend[-1].batch.sequence,
+            self.producer_id,
         )
-        delivery = _Delivery(batch, batch.encode(self._catalogue), start, len(events), rejected)
-        if self._fail_closed:
-            self._publish_or_lose(delivery)
-        elif self._spool is not None:
-            self._publish_or_spool(delivery)
-        else:
-            self._publish_until_done(delivery)
+        for delivery in list(self._resend):
+            if self._fail_closed:
+                self._resend_fail_closed(delivery)
+            elif self._spool is not None:
+                self._publish_or_spool(delivery)
+            else:
+                self._publish_until_done(delivery)
+            if self._resend and self._resend[0] is delivery:
+                return  # closed before it went; the rest wait for the next start too
+        if self._monitor is not None and not (self._spool and self._spool.depth.messages):
+            self._monitor.block(None)
+
+    def _resend_fail_closed(self, delivery: _Delivery) -> None:
+        """Events are refused until this is on the bus (it must precede them); a leftover
+        spool drains first, since it holds older batches."""
+        assert self._monitor is not None
+        backoff = self._retry_backoff
+        spool = self._spool
+        while not self._closed:
+            if spool is not None and spool.depth.messages:
+                self._drain_spool()
+            if spool is None or not spool.depth.messages:
+                try:
+                    self._bus.publish(self._topic, self._message_key, delivery.value)
+                except BusError as exc:
+                    self._monitor.observe(exc)
+                    self._note_failure(exc)
+                else:
+                    self._monitor.observe(None)
+                    self._advance(delivery, "bus")
+                    return
+            self._pause(backoff)
+            backoff = min(backoff * 2, self._max_retry_backoff)
+
+    def _deliver(self, pages: list[list[Any]], start: int) -> None:
+        """Encode and seal each page, save them all (one fsync), then send them in order."""
+        steps: list[tuple[int, int, list[tuple[int, str]], _Delivery | None]] = []
+        position = self._position
+        for events in pages:
+            encoded, rejected = self._encode_all(events, start)
+            delivery = None
+            if encoded:
+                self._measure(encoded)
+                batch = seal_batch(
+                    encoded,
+                    producer_id=self.producer_id,
+                    key=self._key,
+                    sequence=position.next_sequence,
+                    prev_digest=position.prev_digest,
+                    created_at_us=self._clock_us(),
+                )
+                value = batch.encode(self._catalogue)
+                delivery = _Delivery(batch, value, start, len(events), rejected, position)
+                position = ChainPosition(batch.sequence + 1, batch.digest)
+            steps.append((start, len(events), rejected, delivery))
+            start += len(events)
+        deliveries = [d for *_, d in steps if d is not None]
+        if self._fail_closed and deliveries:
+            assert self._monitor is not None and len(deliveries) == 1
+            reason = self._monitor.down_reason()
+            if reason is not None:
+                # Events accepted just before the trail went down: fail them now rather than
+                # spend the writer's whole delivery timeout on each of their batches in turn.
+                self._lose(deliveries[0], reason)
+                return
+        if deliveries and not self._make_durable(deliveries):
+            return
+        for first, taken, rejected, delivery in steps:
+            if delivery is None:  # every event of the page was rejected: settle it in order
+                with self._lock:
+                    self._settle(first, taken, rejected)
+            elif self._fail_closed:
+                self._publish_or_lose(delivery)
+            elif self._spool is not None:
+                self._publish_or_spool(delivery)
+            else:
+                self._publish_until_done(delivery)
+
+    def _measure(self, encoded: Sequence[bytes]) -> None:
+        """Fold this batch's encoded sizes into the estimate the queue's byte bound uses."""
+        size = sum(map(len, encoded)) / len(encoded)
+        if self._measured:
+            size = (1 - _SIZE_WEIGHT) * self._event_bytes + _SIZE_WEIGHT * size
+        self._measured = True
+        self._event_bytes = max(1.0, size)
+        self._capacity = self._capacity_for(self._event_bytes)
+
+    def _make_durable(self, deliveries: list[_Delivery]) -> bool:
+        """Write-ahead: save the position after these batches, and the batches, before any of
+        them is sent.
+
+        Retries (with backoff) while the state cannot be written, refusing new events
+        meanwhile (SpoolFullError); fail-closed, loses the batch instead (False).
+        """
+        last = deliveries[-1].batch
+        after = ChainPosition(last.sequence + 1, last.digest)
+        state = self._chain_state
+        if state is not None:
+            saved = [(d.batch.digest, d.value) for d in deliveries]
+            backoff = self._retry_backoff
+            while True:
+                try:
+                    state.save(after, saved)
+                    break
+                except OSError as exc:
+                    refusal = SpoolFullError(f"chain state {state.path} cannot be written: {exc}")
+                    with self._lock:
+                        self._state_refusal = refusal
+                        self._error = refusal
+                    if self._fail_closed:
+                        # What the disk holds is still the position before this batch (the
+                        # rename did not happen) or this batch, saved but unsent; either way
+                        # the next batch saves over it before it can be sent.
+                        self._lose(deliveries[0], str(refusal))
+                        return False
+                self._pause(backoff)
+                backoff = min(backoff * 2, self._max_retry_backoff)
+            if self._state_refusal is not None:
+                with self._lock:
+                    self._state_refusal = None
+        self._position = after
+        return True
 
     def _encode_all(
         self, events: list[Any], start: int
@@ -547,7 +866,8 @@ class BatchAssembler:
     def _settle(self, start: int, taken: int, rejected: list[tuple[int, str]]) -> None:
         """Under the lock: the events ``start`` to ``start + taken`` are done with; record the
         rejected ones among them for the next flush."""
-        self._settled = start + taken
+        # max: a re-sent batch of an earlier run settles no event of this one.
+        self._settled = max(self._settled, start + taken)
         if rejected:
             self._rejected.extend(rejected)
             self.stats.events_rejected += len(rejected)
@@ -568,19 +888,15 @@ class BatchAssembler:
                 break
             except BusError as exc:
                 self._note_failure(exc)
-                time.sleep(backoff)
+                if delivery.resend and self._closed:
+                    return  # saved on disk; the next start sends it
+                self._pause(backoff)
                 backoff = min(backoff * 2, self._max_retry_backoff)
         self._advance(delivery, "bus")
 
     def _publish_or_lose(self, delivery: _Delivery) -> None:
-        """Fail-closed: at most one attempt; a refused batch is lost whole, the trail down."""
+        """Fail-closed: one attempt; a refused batch is lost whole, the trail down."""
         assert self._monitor is not None
-        reason = self._monitor.down_reason()
-        if reason is not None:
-            # Events accepted just before the trail went down: fail them now rather than
-            # spend the writer's whole delivery timeout on each of their batches in turn.
-            self._lose(delivery, reason)
-            return
         try:
             self._bus.publish(self._topic, self._message_key, delivery.value)
         except BusError as exc:
@@ -588,10 +904,29 @@ class BatchAssembler:
             with self._lock:
                 self.stats.publish_failures += 1
                 self._error = exc
+            self._step_back(delivery)
             self._lose(delivery, f"{type(exc).__name__}: {exc}")
             return
         self._monitor.observe(None)
         self._advance(delivery, "bus")
+
+    def _step_back(self, delivery: _Delivery) -> None:
+        """Fail-closed, after a refused publish: the next batch takes this one's sequence (the
+        bus never saw it), so the saved state goes back too, or a restart would re-send a
+        batch whose events flush reported as not written."""
+        self._position = delivery.before
+        if self._chain_state is None:
+            return
+        try:
+            self._chain_state.save(delivery.before)
+        except OSError as exc:
+            # No fork either way: the next batch's save replaces the state before it is sent.
+            _log.warning(
+                "chain state %s could not be stepped back after a lost batch (%s); if the "
+                "process stops before the next batch, the next start sends the lost batch",
+                self._chain_state.path,
+                exc,
+            )
 
     def _lose(self, delivery: _Delivery, reason: str) -> None:
         # The position stays put: the bus never saw this sequence, so the next batch takes it
@@ -624,21 +959,30 @@ class BatchAssembler:
         self._advance(delivery, "bus")
 
     def _spool_batch(self, delivery: _Delivery) -> None:
-        """Append to the spool; if the spool itself fails, keep trying it and the bus."""
-        assert self._spool is not None
+        """Append to the spool; while the spool refuses (full disk, its cap), refuse new events
+        and keep trying: the bus takes what waits in the spool (which makes room), then this
+        batch, or the spool takes it."""
+        spool = self._spool
+        assert spool is not None
         value = delivery.value
         backoff = self._retry_backoff
         while True:
             try:
-                self._spool.append(self._topic, self._message_key, value)
+                spool.append(self._topic, self._message_key, value)
                 break
             except SpoolError as exc:
+                refusal = exc if isinstance(exc, SpoolFullError) else SpoolFullError(str(exc))
                 with self._lock:
+                    self._spool_refusal = refusal
                     self._error = exc
-            time.sleep(backoff)
+                if delivery.resend and self._closed:
+                    return  # saved on disk; the next start sends it
+            self._pause(backoff)
             backoff = min(backoff * 2, self._max_retry_backoff)
+            if spool.depth.messages:
+                self._drain_spool()
             # With nothing older in the spool the bus is a fine place too, if it is back.
-            if not self._spool.depth.messages:
+            if not spool.depth.messages:
                 try:
                     self._bus.publish(self._topic, self._message_key, value)
                 except BusError as exc:
@@ -649,13 +993,16 @@ class BatchAssembler:
         self._advance(delivery, "spool")
 
     def _advance(self, delivery: _Delivery, where: Literal["bus", "spool"]) -> None:
-        """Record that a batch is durable on the bus or in the spool: the chain moves on."""
+        """Record that a batch is durable on the bus or in the spool: confirm it on disk, settle
+        its events."""
         batch = delivery.batch
-        self._position = ChainPosition(batch.sequence + 1, batch.digest)
         if self._chain_state is not None:
-            self._chain_state.save(self._position)
+            self._chain_state.confirm(batch.digest)
         count = len(batch.events)
         with self._lock:
+            self._spool_refusal = None
+            if delivery.resend and self._resend and self._resend[0] is delivery:
+                self._resend.popleft()
             self._settle(delivery.start, delivery.taken, delivery.rejected)
             if where == "bus":
                 self.stats.batches_published += 1
@@ -703,7 +1050,8 @@ class BatchAssembler:
                     count = self._count_events(message.value)
                     if self._monitor is not None and not spool.depth.messages:
                         self._monitor.observe(None)
-                        self._monitor.block(None)
+                        if not self._resend:  # else the re-send unblocks, after it
+                            self._monitor.block(None)
                     with self._lock:
                         self.stats.batches_published += 1
                         self.stats.events_published += count
@@ -737,6 +1085,10 @@ def _spans_without(start: int, end: int, holes: list[int]) -> list[tuple[int, in
     if end > start:
         spans.append((start, end))
     return spans
+
+
+def _describe(error: BaseException | None) -> str:
+    return "none" if error is None else f"{type(error).__name__}: {error}"
 
 
 def _rejections(rejected: list[tuple[int, str]]) -> str:

@@ -10,7 +10,13 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from producers.batcher import BatchAssembler, BatcherStats
+from producers.batcher import (
+    DEFAULT_EMIT_TIMEOUT,
+    DEFAULT_MAX_QUEUE_BYTES,
+    DEFAULT_MAX_QUEUE_EVENTS,
+    BatchAssembler,
+    BatcherStats,
+)
 from producers.chain_state import ChainStateFile
 from producers.closing import Closing
 from producers.codec import SchemaCatalogue, default_catalogue
@@ -83,6 +89,24 @@ class AuditClient(Closing):
       batch is dropped (nothing of it reaches the bus) and the next :meth:`flush` or
       :meth:`close` raises AuditTrailDownError naming how many events were not written.
 
+    **Crash safety.** With a ``state_dir``, each batch's sequence, chain digest and signed bytes
+    are saved there (fsynced) before the batch can reach the bus, so a client killed at any
+    point (even ``kill -9``) and started again with the same ``state_dir`` and
+    ``producer_id`` continues the chain: it never reuses a sequence (the materialiser would
+    quarantine the batch as a fork) and never skips one; the one batch that may not have
+    arrived is sent again first (a harmless replay if it had). An event whose :meth:`flush`
+    returned is on the bus or in the spool, and reaches the bus after any restart.
+
+    **Back-pressure.** Accepted events are held in memory until they are durable on the bus or
+    in the spool: at most ``max_queue_events`` of them and ``max_queue_bytes`` of their
+    encoded size (estimated from the running average of what the worker encoded; the Python
+    objects take a few times more). When the queue is full, :meth:`emit` waits up to
+    ``emit_timeout_s`` seconds for room, then raises BackPressureError; fail-closed (or with
+    ``emit_timeout_s=0``) it raises at once. While the spool cannot take batches (its disk is
+    full, or it holds ``spool_max_bytes``; None: only the disk limits it) or the chain state
+    cannot be written, :meth:`emit` raises SpoolFullError at once; the events accepted before
+    stay in memory and reach the spool or the bus when either has room again.
+
     Example::
 
         from producers import AuditClient, Generation, SigningKey
@@ -94,6 +118,18 @@ class AuditClient(Closing):
                          state_dir=Path(".aigc-audit/state")) as audit:
             event_id = audit.generation(Generation(request_id="r1", model_name="m", ...))
             print(audit.spool_depth)  # SpoolDepth(messages=0, bytes=0) while the bus is up
+
+    With explicit bounds: at most 20,000 events or 8 MiB in memory, a caller waits at most
+    50 ms for room, and the spool may hold 1 GiB of batches::
+
+        audit = AuditClient(service_id="chat", producer_id="chat-1", key=key, bus=bus,
+                            state_dir=Path(".aigc-audit/state"),
+                            max_queue_events=20_000, max_queue_bytes=8 * 1024 * 1024,
+                            emit_timeout_s=0.05, spool_max_bytes=1024**3)
+        try:
+            audit.generation(event)
+        except BackPressureError:   # SpoolFullError is one too
+            return refuse("the audit trail is not keeping up; try again")
     """
 
     def __init__(
@@ -113,6 +149,10 @@ class AuditClient(Closing):
         retry_backoff: float = 0.2,
         max_retry_backoff: float = 5.0,
         availability_interval: float = 0.5,
+        max_queue_events: int = DEFAULT_MAX_QUEUE_EVENTS,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+        emit_timeout_s: float = DEFAULT_EMIT_TIMEOUT,
+        spool_max_bytes: int | None = None,
     ) -> None:
         if not service_id or not producer_id:
             raise EventValidationError("service_id and producer_id must not be empty")
@@ -126,7 +166,9 @@ class AuditClient(Closing):
         self._kinds: set[type] = set()  # event classes emit() has checked once
         state = Path(state_dir) if state_dir is not None else None
         chain_state = ChainStateFile(state / f"{producer_id}.chain.json") if state else None
-        disk_spool = _open_spool(state, producer_id, spool=spool, fail_closed=fail_closed)
+        disk_spool = _open_spool(
+            state, producer_id, spool=spool, fail_closed=fail_closed, max_bytes=spool_max_bytes
+        )
         try:
             self._batcher = BatchAssembler(
                 producer_id=producer_id,
@@ -144,6 +186,9 @@ class AuditClient(Closing):
                 availability_interval=availability_interval,
                 encode=self._encoder.encode,
                 encode_many=self._encoder.encode_many,
+                max_queue_events=max_queue_events,
+                max_queue_bytes=max_queue_bytes,
+                emit_timeout=emit_timeout_s,
             )
         except BaseException:
             if disk_spool is not None:
@@ -181,7 +226,11 @@ class AuditClient(Closing):
         Raises EventValidationError for an object that is not an event kind, SchemaError for a
         kind whose schema is missing, ClientClosedError after :meth:`close`, and (fail-closed
         only) AuditTrailDownError when the audit trail is down: the event was not accepted, and
-        the service should not go on with the generation.
+        the service should not go on with the generation. Raises BackPressureError when the
+        in-memory queue stayed full for ``emit_timeout_s`` (at once when fail-closed), and
+        SpoolFullError (a BackPressureError) at once while the spool or the chain state cannot
+        be written; in both cases the event was not accepted and those accepted before are
+        kept (see the class docstring).
 
         An event model that validated always encodes: the models bound every value to what
         its Avro schema holds. One that does not encode anyway (built with
@@ -319,7 +368,12 @@ class AuditClient(Closing):
 
 
 def _open_spool(
-    state_dir: Path | None, producer_id: str, *, spool: bool, fail_closed: bool
+    state_dir: Path | None,
+    producer_id: str,
+    *,
+    spool: bool,
+    fail_closed: bool,
+    max_bytes: int | None,
 ) -> DiskSpool | None:
     """The producer's spool, ``<state_dir>/spool/<producer_id>/``, if this client has one.
 
@@ -330,7 +384,7 @@ def _open_spool(
         return None
     directory = state_dir / "spool" / producer_id
     if not fail_closed:
-        return DiskSpool(directory) if spool else None
+        return DiskSpool(directory, max_bytes=max_bytes) if spool else None
     if not (directory / SPOOL_DB_FILENAME).exists():
         return None
     leftover = DiskSpool(directory)

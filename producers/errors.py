@@ -57,6 +57,33 @@ class SpoolError(AuditError):
     client, not a spool file)."""
 
 
+class BackPressureError(AuditError):
+    """``emit`` refused an event because the client holds as much as it may in memory.
+
+    The client keeps accepted events in memory until they are durable on the bus or in the
+    spool, up to ``max_queue_events`` events and ``max_queue_bytes`` (estimated encoded) bytes.
+    When the bus or the spool falls behind and the queue is full, ``emit`` waits up to
+    ``emit_timeout_s`` for room, then raises this (at once when fail-closed or
+    ``emit_timeout_s=0``). The event was not accepted; the ones accepted earlier are not
+    affected. ``queued_events`` is how many were waiting.
+    """
+
+    def __init__(self, message: str, *, queued_events: int = 0) -> None:
+        super().__init__(message)
+        self.queued_events = queued_events
+
+
+class SpoolFullError(BackPressureError, SpoolError):
+    """``emit`` refused an event because the client cannot make batches durable on its disk.
+
+    Raised (at once, without waiting) while the spool refuses batches (its disk is full, or it
+    holds ``spool_max_bytes``) or the chain state next to it cannot be written; the spool itself
+    raises it from ``append`` for the same reasons. The event was not accepted. The events
+    accepted earlier stay in memory (``queued_events`` of them), and the worker keeps trying
+    the spool and the bus; once either takes a batch, ``emit`` accepts events again.
+    """
+
+
 class AuditTrailDownError(AuditError):
     """The bus cannot take events and the client is fail-closed.
 

@@ -19,6 +19,12 @@ segment rotation and compaction, and the whole thing is stdlib. ``AUTOINCREMENT`
 rises monotonically over the spool's whole life. ``auto_vacuum=INCREMENTAL`` lets the file give
 back its pages once a long outage has drained, since a spool is empty nearly all the time.
 
+A spool can be capped (``max_bytes``, payload bytes as :attr:`DiskSpool.depth` counts them);
+:meth:`DiskSpool.append` raises :class:`~producers.errors.SpoolFullError` when a message would
+pass the cap, and also when the disk itself is full (``SQLITE_FULL``, ``ENOSPC``, ``EDQUOT``,
+``EFBIG``), so a caller can tell "no room" from other failures. A refused append leaves the
+spool as it was.
+
 An exclusive ``flock`` on ``spool.lock`` stops two clients (in one process or several) from
 draining the same spool, which would publish its batches twice and out of order.
 
@@ -35,6 +41,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import threading
@@ -44,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from producers.closing import Closing
-from producers.errors import SpoolError
+from producers.errors import SpoolError, SpoolFullError
 
 try:  # POSIX only; elsewhere the spool simply is not guarded against a second opener.
     import fcntl
@@ -58,6 +65,8 @@ LOCK_FILENAME = "spool.lock"
 # Written to the SQLite header so a spool never adopts (and appends to) another database.
 _APPLICATION_ID = 0x41494753  # "AIGS": aigc-audit spool
 _SCHEMA_VERSION = 1
+# OS errors that mean "no room", as SQLite or the file system report them.
+_NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -95,11 +104,15 @@ class DiskSpool(Closing):
     after :meth:`close` or a crash of the process (even ``kill -9``), sees exactly the messages
     whose :meth:`append` returned, plus possibly the one being appended when the process died,
     in the same order. Raises :class:`~producers.errors.SpoolError` when the directory cannot be
-    used or another open spool holds it.
+    used or another open spool holds it. ``max_bytes`` caps the payload bytes it holds (None:
+    only the disk does); see :meth:`append`.
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int | None = None) -> None:
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1 (or None for no cap)")
         self.directory = Path(directory)
+        self.max_bytes = max_bytes
         self.path = self.directory / DB_FILENAME
         self._lock = threading.Lock()
         self._closed = False
@@ -175,10 +188,13 @@ class DiskSpool(Closing):
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
-        """Turn sqlite3 and OS errors into one-line SpoolErrors naming the file."""
+        """Turn sqlite3 and OS errors into one-line SpoolErrors naming the file; "no room"
+        becomes SpoolFullError."""
         try:
             yield
         except (sqlite3.Error, OSError) as exc:
+            if _is_no_room(exc):
+                raise SpoolFullError(f"spool {self.path}: the disk is full: {exc}") from exc
             raise SpoolError(f"spool {self.path}: {exc}") from exc
 
     def _measure(self) -> SpoolDepth:
@@ -194,11 +210,22 @@ class DiskSpool(Closing):
             raise SpoolError(f"spool {self.path}: used after close()")
 
     def append(self, topic: str, key: bytes | None, value: bytes) -> int:
-        """Add one message at the tail; it is on disk (fsynced) when this returns its ``seq``."""
+        """Add one message at the tail; it is on disk (fsynced) when this returns its ``seq``.
+
+        Raises SpoolFullError, adding nothing, when the message would take the spool past
+        ``max_bytes`` or the disk is full.
+        """
         key_b = None if key is None else bytes(key)
         value_b = bytes(value)
+        size = len(value_b) + (len(key_b) if key_b is not None else 0)
         with self._lock:
             self._check_open()
+            if self.max_bytes is not None and self._depth.bytes + size > self.max_bytes:
+                raise SpoolFullError(
+                    f"spool {self.path} is full: it holds {self._depth.bytes} bytes in "
+                    f"{self._depth.messages} messages, and {size} more would pass its cap of "
+                    f"{self.max_bytes} bytes (spool_max_bytes)"
+                )
             with self._translated():
                 cursor = self._conn.execute(
                     "INSERT INTO messages (topic, key, value, spooled_us) VALUES (?, ?, ?, ?)",
@@ -206,7 +233,6 @@ class DiskSpool(Closing):
                 )
             seq = cursor.lastrowid
             assert seq is not None  # an INSERT into a rowid table always sets it
-            size = len(value_b) + (len(key_b) if key_b is not None else 0)
             self._depth = SpoolDepth(self._depth.messages + 1, self._depth.bytes + size)
             return seq
 
@@ -283,3 +309,11 @@ class DiskSpool(Closing):
 
     def __repr__(self) -> str:
         return f"DiskSpool({str(self.directory)!r}, depth={self._depth})"
+
+
+def _is_no_room(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in _NO_ROOM_ERRNOS
+    # SQLITE_FULL (13), whatever the extended code; sqlite3 has carried it since Python 3.11.
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_FULL

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from producers import (
     AuditClient,
+    AuditError,
     AuditTrailDownError,
     BusError,
     ClientClosedError,
@@ -25,7 +27,9 @@ from producers import (
     SigningKey,
     build_event,
 )
+from producers import client as client_module
 from producers.batch import SignedBatch
+from producers.chain_state import ChainPosition, ChainStateFile
 from producers.codec import default_catalogue
 from producers.events import (
     AgreementAcceptance,
@@ -400,6 +404,124 @@ def test_chain_continues_across_restarts(tmp_path: Path) -> None:
         batches = read_batches(log)
     assert [b.sequence for b in batches] == [0, 1, 2]
     assert_valid_chain(batches, key)
+
+
+# --- crash safety: write-ahead chain state ---------------------------------------------------
+
+
+class DyingBus:
+    """A bus writer over a real log that, once ``armed``, behaves like a process killed inside
+    ``publish``: before the message reaches the log (``after_write=False``) or just after it
+    did (``after_write=True``). The worker thread never comes back (it ends on SystemExit once
+    ``release`` is set), so nothing after the publish (the confirmation) runs."""
+
+    def __init__(self, inner: Any, *, after_write: bool) -> None:
+        self.inner = inner
+        self.after_write = after_write
+        self.armed = threading.Event()
+        self.died = threading.Event()
+        self.release = threading.Event()
+
+    def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        if self.armed.is_set():
+            if self.after_write:
+                self.inner.publish(topic, key, value)
+            self.died.set()
+            self.release.wait(10)
+            raise SystemExit  # ends the worker thread, like the kill did
+        self.inner.publish(topic, key, value)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _die_mid_publish(log: EmbeddedLog, key: SigningKey, state: Path, **kw: Any) -> DyingBus:
+    """Batch 0 (r0, r1) arrives; batch 1 (r2, r3) is sealed and saved, then the client "dies"
+    in its publish. The dead client is dropped without close(), as a killed process is."""
+    bus = DyingBus(log.writer(), **kw)
+    first = AuditClient(
+        service_id="svc", producer_id="svc-1", key=key, bus=bus, batch_size=2, state_dir=state
+    )
+    first.generation(gen(0))
+    first.generation(gen(1))
+    first.flush(timeout=5)
+    bus.armed.set()
+    first.generation(gen(2))
+    first.generation(gen(3))
+    assert bus.died.wait(5)
+    # The process is gone: its worker ends where it stood (releasing the spool's lock, as the
+    # kernel would), and nobody closes the client.
+    bus.release.set()
+    first._batcher._worker.join(5)
+    client_module._open_clients.discard(first)
+    return bus
+
+
+def _request_ids(batch: SignedBatch) -> list[str]:
+    catalogue = default_catalogue()
+    return [catalogue.decode(e)[1]["request_id"] for e in batch.events]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_restart_resends_a_batch_saved_but_never_published_so_there_is_no_gap(
+    tmp_path: Path,
+) -> None:
+    key = SigningKey.generate()
+    state = tmp_path / "state"
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        _die_mid_publish(log, key, state, after_write=False)
+        with make_client(log, key, batch_size=2, state_dir=state) as second:
+            second.generation(gen(4))
+        batches = read_batches(log)
+    # The old client would have sealed a new batch 1 from r4 and lost r2, r3 for good (or,
+    # saving before publishing without the batch, left sequence 1 missing: a gap).
+    assert [b.sequence for b in batches] == [0, 1, 2]
+    assert [_request_ids(b) for b in batches] == [["r0", "r1"], ["r2", "r3"], ["r4"]]
+    assert_valid_chain(batches, key)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_restart_after_a_publish_that_was_not_confirmed_replays_never_forks(
+    tmp_path: Path,
+) -> None:
+    key = SigningKey.generate()
+    state = tmp_path / "state"
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        _die_mid_publish(log, key, state, after_write=True)
+        with make_client(log, key, batch_size=2, state_dir=state) as second:
+            second.generation(gen(4))
+        batches = read_batches(log)
+    # Batch 1 twice, byte for byte (a replay the materialiser drops), then batch 2 after it.
+    # The old client saved its position after the publish, so it sealed a second batch 1.
+    assert [b.sequence for b in batches] == [0, 1, 1, 2]
+    assert batches[1].digest == batches[2].digest
+    assert_valid_chain([batches[0], batches[1], batches[3]], key)
+
+
+def test_the_chain_state_file_of_the_earlier_format_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "svc-1.chain.json"
+    path.write_text(json.dumps({"next_sequence": 7, "prev_digest": "ab" * 32}))
+    durable = ChainStateFile(path).load_durable()
+    assert durable.position == ChainPosition(7, bytes.fromhex("ab" * 32))
+    assert durable.unconfirmed == ()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_chain_state_whose_saved_batch_does_not_fit_its_position_is_refused(
+    tmp_path: Path,
+) -> None:
+    key = SigningKey.generate()
+    state = tmp_path / "state"
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        _die_mid_publish(log, key, state, after_write=False)
+        chain = ChainStateFile(state / "svc-1.chain.json")
+        durable = chain.load_durable()
+        assert len(durable.unconfirmed) == 1
+        # The same saved batch, claimed for a later position: not the chain it was saved in.
+        batch = SignedBatch.decode(durable.unconfirmed[0])
+        chain.save(ChainPosition(5, batch.digest), [(batch.digest, durable.unconfirmed[0])])
+        with pytest.raises(AuditError, match="does not continue the chain"):
+            make_client(log, key, batch_size=2, state_dir=state, spool=False)
 
 
 # --- encoding on the worker thread ------------------------------------------------------------

@@ -392,12 +392,12 @@ def test_a_spooled_batch_whose_position_was_not_saved_does_not_fork(
         first.generation(gen(0))
         first.generation(gen(1))
         first.flush(timeout=5)
-        saved = chain_file.read_text()
+        saved = chain_file.read_bytes()
         bus.up = False
         first.generation(gen(2))
         first.generation(gen(3))
     # As if the process died after the spool's fsync and before the chain state was written.
-    chain_file.write_text(saved)
+    chain_file.write_bytes(saved)
     bus.up = True
     with client(bus, state) as second:
         second.generation(gen(4))
