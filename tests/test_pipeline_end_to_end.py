@@ -23,6 +23,7 @@ from producers.events import (
     UserSanction,
 )
 from tests.harness import T0, Harness, generation
+from tests.kafka_broker import security_settings
 
 pytestmark = [pytest.mark.chdb, pytest.mark.e2e]
 
@@ -93,6 +94,7 @@ def pipeline(
             "topic_prefix": "e2e",
             "consumer_group": "e2e-materialiser",
             "partitions": 3,
+            **security_settings(broker),
         }
     h = Harness(tmp_path_factory.mktemp("e2e") / "data", batch_size=7, **bus)
     chat = [generation(n) for n in range(15)]
