@@ -234,18 +234,23 @@ class StrictReader:
                 count = self._long()
                 if count == 0:
                     return items if kind == "array" else entries
+                size = None
                 if count < 0:
                     count = -count
-                    if self._long() < 0:
+                    size = self._long()
+                    if size < 0:
                         raise Invalid("negative block size")
                 if count > len(self.data) - self.pos:  # every item of ours takes a byte or more
                     raise Invalid(f"block of {count} items in {len(self.data) - self.pos} bytes")
+                start = self.pos
                 for _ in range(count):
                     if kind == "array":
                         items.append(self._value(schema["items"]))
                     else:
                         key = self._value("string")
                         entries[key] = self._value(schema["values"])
+                if size is not None and size != self.pos - start:
+                    raise Invalid(f"block size {size}, its items take {self.pos - start}")
         raise AssertionError(f"unknown type {schema!r}")
 
 
