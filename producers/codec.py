@@ -269,8 +269,12 @@ class SchemaCatalogue:
                 raw = json.loads(file.read_text(encoding="utf-8"))
                 dups: list[str] = []
                 top = _qualify(raw, "", defs, dups)
+            # RecursionError: json.loads and _qualify recurse, and a schema file nested some
+            # thousand levels deep (a bundle's schemas are untrusted) exhausts the stack.
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise SchemaError(f"schema file {name} is unreadable: {exc!r}") from exc
+            except RecursionError:
+                raise SchemaError(f"schema file {name} is nested too deeply") from None
             except SchemaError as exc:
                 raise SchemaError(f"schema file {name}: {exc}") from exc
             if dups:

@@ -10,6 +10,7 @@ on a real small bundle from the real pipeline (chDB), any file or the zip itself
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -29,6 +30,8 @@ from consumers.bundle_verification.source import MAX_DOCUMENT_BYTES
 from consumers.export import bundle_format as fmt
 from consumers.export.exporter import export_bundle
 from consumers.selection import Selection
+from producers.codec import SchemaCatalogue
+from producers.errors import SchemaError
 from producers.signing import SigningKey, load_public_key
 from tests.harness import Harness, generation
 
@@ -306,3 +309,52 @@ def test_real_size_bomb_is_refused(tmp_path: Path, bounded: Any) -> None:
     outcome = bounded(lambda: verify_bundle(bundle, ROOT, workers=1))
     assert outcome.error is None and not outcome.result.ok, outcome
     assert outcome.peak_bytes < 64 << 20, outcome
+
+
+# --- the bundle's schema files: SchemaCatalogue loads them from the bundle -----------------
+
+
+def _nested_type(depth: int) -> bytes:
+    return (b'{"type": ' * depth) + b'"string"' + b"}" * depth
+
+
+avro_schemas = st.recursive(
+    st.sampled_from(["string", "int", "long", "bytes", "null", "aigc.audit.Nope", "EventHead"]),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.fixed_dictionaries({"type": st.just("array"), "items": inner}),
+        st.fixed_dictionaries(
+            {
+                "type": st.sampled_from(["record", "error", "enum", "fixed", "map"]),
+                "name": st.sampled_from(["A", "aigc.audit.EventHead", "", "1x", "a.b.c"]),
+                "fields": st.lists(
+                    st.fixed_dictionaries({"name": st.text(max_size=4), "type": inner}),
+                    max_size=3,
+                ),
+                "symbols": st.lists(st.text(max_size=3), max_size=3),
+                "size": st.sampled_from([0, -1, 32, 2**62]),
+                "values": inner,
+            }
+        ),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=SLOW)
+@given(
+    st.one_of(
+        avro_schemas.map(lambda s: json.dumps(s).encode()),
+        hostile_json,
+        st.sampled_from([_nested_type(5000), b'{"type": "record", "name": "X", "fields": 7}']),
+    )
+)
+@example(b"[" * 100_000)  # regression: RecursionError out of SchemaCatalogue, not SchemaError
+@example(_nested_type(5000))
+def test_hostile_schema_file(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    """A bundle's schemas/ directory is untrusted bytes, loaded by SchemaCatalogue: it loads
+    or raises SchemaError, nothing else."""
+    directory = tmp_path_factory.mktemp("schemas")
+    (directory / "aigc.audit.Hostile.avsc").write_bytes(data)
+    with contextlib.suppress(SchemaError):
+        SchemaCatalogue(directory)
