@@ -323,6 +323,8 @@ class BatchAssembler:
         # refuses events meanwhile (SpoolFullError). Set and cleared by the worker only.
         self._spool_refusal: BaseException | None = None
         self._state_refusal: BaseException | None = None
+        self._state_retry_at = 0.0  # fail-closed: when an emit may try the state again
+        self._availability_interval = availability_interval
         self._crash: BaseException | None = None  # what killed the worker, if anything did
         self._next_drain_at = 0.0  # a spool left by an earlier run is tried at once
         self._drain_backoff = retry_backoff
@@ -412,6 +414,15 @@ class BatchAssembler:
         )
 
     def _raise_refused(self) -> None:
+        if (
+            self._spool_refusal is None
+            and self._state_refusal is not None
+            and self._fail_closed
+            and time.monotonic() >= self._state_retry_at
+        ):
+            # Fail-closed loses a batch whose state cannot be saved instead of retrying it, so
+            # only a new batch can find out that the disk has room again: let this one try.
+            self._state_refusal = None
         refusal = self._spool_refusal or self._state_refusal
         if refusal is None:  # cleared by the worker since the caller looked
             return
@@ -700,6 +711,9 @@ class BatchAssembler:
         with self._lock:
             if not self._closed:
                 self._lock.wait(seconds)
+                return
+        # Closed already: the loops that may still run stop on their own; never spin.
+        time.sleep(min(seconds, 0.05))
 
     def _resend_unconfirmed(self) -> None:
         """Before anything new: send again the batches an earlier run saved and did not confirm.
@@ -826,6 +840,7 @@ class BatchAssembler:
                     refusal = SpoolFullError(f"chain state {state.path} cannot be written: {exc}")
                     with self._lock:
                         self._state_refusal = refusal
+                        self._state_retry_at = time.monotonic() + self._availability_interval
                         self._error = refusal
                     if self._fail_closed:
                         # What the disk holds is still the position before this batch (the

@@ -396,7 +396,8 @@ def test_a_spooled_batch_whose_position_was_not_saved_does_not_fork(
         bus.up = False
         first.generation(gen(2))
         first.generation(gen(3))
-    # As if the process died after the spool's fsync and before the chain state was written.
+    # A chain state older than the spool (restored from a backup, or written by a client from
+    # before write-ahead, which saved it after spooling): the spool's newest batch wins.
     chain_file.write_bytes(saved)
     bus.up = True
     with client(bus, state) as second:

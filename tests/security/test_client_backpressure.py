@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from producers import AuditClient, BackPressureError, SpoolFullError
-from producers.errors import BusUnavailableError
+from producers.errors import AuditTrailDownError, BusUnavailableError
 from producers.transports.embedded_log import EmbeddedLog, EmbeddedLogWriter
 from tests.test_spool import FAST, KEY, SwitchableBus, assert_chain, event_ids, gen, on_bus
 
@@ -224,6 +224,76 @@ def test_a_full_spool_disk_is_reported_at_emit_not_at_close(
             audit.close(timeout=15)
     batches = on_bus(log)
     assert event_ids(batches) == accepted
+    assert_chain(batches)
+
+
+def test_a_full_disk_under_the_chain_state_is_reported_at_emit_even_with_the_bus_up(
+    log: EmbeddedLog, tmp_path: Path
+) -> None:
+    # Write-ahead: a batch must be saved before it is sent, so a full state disk stops the
+    # client even while the bus is up, and says so at emit rather than losing the chain.
+    accepted: list[uuid.UUID] = []
+    with tiny_disk(tmp_path / "disk", "256k") as disk:
+        audit = client(log.writer(), disk / "state", spool=False, emit_timeout_s=0.5)
+        try:
+            accepted.append(audit.generation(gen(0)))
+            audit.flush(timeout=5)
+            filler = disk / "filler"
+            # Fill it to the last byte.
+            with contextlib.suppress(OSError), open(filler, "wb") as fh:
+                while True:
+                    fh.write(b"\0" * 4096)
+                    fh.flush()
+            refused = _emit_until_refused(audit, accepted, limit=500)
+            assert isinstance(refused, SpoolFullError), refused
+            assert "chain state" in str(refused) and "No space left" in str(refused)
+            filler.unlink()
+            audit.flush(timeout=10)
+            accepted.append(audit.generation(gen(10_000)))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                (disk / "filler").unlink()
+            audit.close(timeout=10)
+    batches = on_bus(log)
+    assert event_ids(batches) == accepted
+    assert_chain(batches)
+
+
+def test_fail_closed_with_a_full_state_disk_refuses_at_emit_and_recovers(
+    log: EmbeddedLog, tmp_path: Path
+) -> None:
+    accepted: list[uuid.UUID] = []
+    with tiny_disk(tmp_path / "disk", "256k") as disk:
+        audit = client(log.writer(), disk / "state", fail_closed=True)
+        filler = disk / "filler"
+        try:
+            accepted.append(audit.generation(gen(0)))
+            audit.flush(timeout=5)
+            with contextlib.suppress(OSError), open(filler, "wb") as fh:
+                while True:
+                    fh.write(b"\0" * 4096)
+                    fh.flush()
+            lost: list[uuid.UUID] = []
+            refused = _emit_until_refused(audit, lost, limit=500)
+            assert isinstance(refused, SpoolFullError), refused
+            # Fail-closed loses the batch it could not save, and flush says how many events.
+            with pytest.raises(AuditTrailDownError) as down:
+                audit.flush(timeout=5)
+            assert 0 < down.value.events_not_written <= len(lost)
+            filler.unlink()
+            time.sleep(0.1)  # past availability_interval: the next emit tries again
+            accepted.append(audit.generation(gen(10_000)))
+            audit.flush(timeout=5)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                filler.unlink()
+            with contextlib.suppress(AuditTrailDownError):
+                audit.close(timeout=10)
+    batches = on_bus(log)
+    on_bus_ids = event_ids(batches)
+    # Every event accepted is accounted for: on the bus, or counted by flush as not written.
+    assert set(accepted) <= set(on_bus_ids)
+    assert len(set(lost) - set(on_bus_ids)) == down.value.events_not_written
     assert_chain(batches)
 
 
