@@ -23,9 +23,11 @@ position is saved to disk *together with the signed batch* (fsynced) before the 
 the bus or the spool, and confirmed (a cheap marker) once it has. A batch is sealed once, and
 every retry, drain or re-send after a restart sends the same bytes. So a process killed at any
 point (``kill -9`` included) neither reuses a sequence (a fork) nor skips one (a gap): the next
-start re-sends the one batch that may not have arrived before sealing anything new; if it had
-arrived, the copy is a replay the materialiser drops. The cost is one fsync (two with the
-directory's) per batch on the worker thread; callers never wait for it.
+start re-sends the batches that may not have arrived before sealing anything new; if one had
+arrived, its copy is a replay the materialiser drops. The cost is one save (an fsync of the
+file and one of its directory) per batch, on the worker thread; when the worker is behind the
+callers it seals up to ``_GROUP_MAX`` full batches and saves them together, so the fsync does
+not cap its throughput. Callers never wait for it.
 
 **Back-pressure**: accepted events stay in memory until they are durable on the bus or in the
 spool. At most ``max_queue_events`` of them, and at most ``max_queue_bytes`` of their
@@ -472,8 +474,8 @@ class BatchAssembler:
             raise EventValidationError(_rejections(rejected))
 
     def drain(self, timeout: float | None = None) -> None:
-        """Flush, then block until the spool is empty and the batch an earlier run left
-        unconfirmed, if any, was re-sent (a no-op beyond flush without either).
+        """Flush, then block until the spool is empty and the batches an earlier run left
+        unconfirmed, if any, were re-sent (a no-op beyond flush without either).
 
         Asks the worker to try the bus now rather than at the end of its current backoff.
         Raises BusError naming the spool depth on timeout.

@@ -93,9 +93,10 @@ class AuditClient(Closing):
     are saved there (fsynced) before the batch can reach the bus, so a client killed at any
     point (even ``kill -9``) and started again with the same ``state_dir`` and
     ``producer_id`` continues the chain: it never reuses a sequence (the materialiser would
-    quarantine the batch as a fork) and never skips one; the one batch that may not have
-    arrived is sent again first (a harmless replay if it had). An event whose :meth:`flush`
-    returned is on the bus or in the spool, and reaches the bus after any restart.
+    quarantine the batch as a fork) and never skips one; the batches that may not have
+    arrived are sent again first (a harmless replay if they had). An event whose :meth:`flush`
+    returned is on the bus or in the spool, and reaches the bus after any restart. Without a
+    ``state_dir`` nothing is kept: a restarted client starts a new chain at sequence 0.
 
     **Back-pressure.** Accepted events are held in memory until they are durable on the bus or
     in the spool: at most ``max_queue_events`` of them and ``max_queue_bytes`` of their
