@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,6 +41,13 @@ from producers.signing import KeyRegistration
 from producers.transports.base import BusMessage, BusReader
 
 log = logging.getLogger(__name__)
+
+ACCEPTED_CACHE = 65_536
+"""Accepted batches (and known absences) kept in memory by (producer, sequence), so that a
+flood of replayed batches is judged without a store query each."""
+LOOKUP_SPAN = 1024
+"""Sequences read in one store query around a lookup that missed the cache: a replay of a run
+of old batches costs one query per this many."""
 
 
 class MaterialiserHalted(PlatformError):
@@ -125,6 +133,7 @@ class Materialiser:
         self._keyring = Keyring(root_public_key)
         # The registry is small and compacted: read it whole at every start.
         self._keys.seek_to_beginning()
+        self._accepted_cache: OrderedDict[tuple[str, int], AcceptedBatch | None] = OrderedDict()
         self._chain = ChainTracker(self._load_heads(), self._accepted_batch)
         self._verifier = BatchVerifier(self._catalogue, self._keyring, self._chain)
         self._processed: dict[tuple[str, int], dict[int, bool]] = {}
@@ -154,15 +163,35 @@ class Materialiser:
         pending = self._poll.accepted.get((producer_id, sequence))
         if pending is not None:  # accepted earlier in this poll, not yet written
             return pending
+        key = (producer_id, sequence)
+        if key in self._accepted_cache:
+            self._accepted_cache.move_to_end(key)
+            return self._accepted_cache[key]
+        # One query for the sequences around this one: replays come in runs, and a flood of
+        # them must not cost a query each. A sequence in the span that ``batches`` lacks is
+        # remembered as absent (the cache is cleared when another materialiser may write).
+        low = max(0, sequence - LOOKUP_SPAN // 2)
         result = self._store.query(
-            f"SELECT hex(digest), topic, partition, offset FROM {self._db}.batches "
-            "WHERE producer_id = {p:String} AND sequence = {s:UInt64} LIMIT 1",
-            {"p": producer_id, "s": sequence},
+            f"SELECT sequence, hex(digest), topic, partition, offset FROM {self._db}.batches "
+            "WHERE producer_id = {p:String} AND sequence >= {lo:UInt64} "
+            "AND sequence < {hi:UInt64}",
+            {"p": producer_id, "lo": low, "hi": low + LOOKUP_SPAN},
         )
-        if not result.rows:
-            return None
-        digest, topic, partition, offset = result.rows[0]
-        return AcceptedBatch(bytes.fromhex(digest), topic, int(partition), int(offset))
+        found = {
+            int(seq): AcceptedBatch(bytes.fromhex(digest), topic, int(partition), int(offset))
+            for seq, digest, topic, partition, offset in result.rows
+        }
+        head = self._chain.head(producer_id)
+        top = min(low + LOOKUP_SPAN, (head.sequence + 1) if head is not None else 0)
+        for seq in range(low, max(top, sequence + 1)):
+            self._remember((producer_id, seq), found.get(seq))
+        return found.get(sequence)
+
+    def _remember(self, key: tuple[str, int], accepted: AcceptedBatch | None) -> None:
+        self._accepted_cache[key] = accepted
+        self._accepted_cache.move_to_end(key)
+        while len(self._accepted_cache) > ACCEPTED_CACHE:
+            self._accepted_cache.popitem(last=False)
 
     def _already_processed(self, message: BusMessage) -> bool:
         """True for a message written before a crash but not committed: it must not count twice.
@@ -217,6 +246,7 @@ class Materialiser:
             self._verifier = BatchVerifier(self._catalogue, self._keyring, self._chain)
             self._processed.clear()
             self._streaks.clear()
+            self._accepted_cache.clear()
             if self._checkpointer is not None:
                 self._checkpointer.forget()
         write = PollWrite()
@@ -317,6 +347,8 @@ class Materialiser:
         """The poll's rows into the store, then its batches into the partition trees."""
         write.flush(self._store)
         self._poll = PollWrite()
+        for key, accepted in write.accepted.items():  # in the store now: remember them
+            self._remember(key, accepted)
         if write.holds_changed:
             # Retention consults the dictionary: a new hold must protect its rows now.
             self._store.command(f"SYSTEM RELOAD DICTIONARY {self._db}.{ACTIVE_HOLDS}")
