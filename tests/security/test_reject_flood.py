@@ -127,14 +127,14 @@ def test_a_flood_does_not_halt_ingestion(h: Harness, caplog: pytest.LogCaptureFi
 
 
 def test_quarantine_work_per_poll_does_not_grow_with_the_flood(h: Harness) -> None:
-    """A flood of unknown keys and garbage costs a fixed number of store queries and registry
-    reads per poll: nothing per message."""
+    """A flood of unknown keys, garbage and replayed batches costs a fixed number of store
+    queries and registry reads per poll: nothing per message."""
     good = h.chain(GOOD, [[h.encode(generation(1), GOOD)]])
     h.publish_batch(good[0])
     garbage = Garbage(h, good)
-    unknown, junk = garbage.kinds[3][1], garbage.kinds[0][1]
-    for i in range(600):  # under the old stop limit, so the old code cannot stop early
-        h.publish(unknown if i % 2 else junk)
+    mix = [garbage.kinds[3][1], garbage.kinds[0][1], garbage.kinds[6][1]]  # unknown key,
+    for i in range(600):  # junk, replay; under the old stop limit, so it cannot stop early
+        h.publish(mix[i % 3])
     m = h.materialiser()
     store, keys = h.deployment.store(), m._keys
     calls = {"query": 0, "keys_poll": 0}
