@@ -15,15 +15,19 @@ whole log, and the test asserts:
 * every event id a flush confirmed is in the store.
 
 The kills land anywhere: while the child starts, while it re-sends, between a publish and the
-chain-state write (the window the old client forked in), during fsyncs. Set
+chain-state write (the window the old client forked in), during fsyncs. In the ``bus-flapping``
+variant the bus is down now and then for a few milliseconds, so batches are spooled and drained
+and kills land in those paths too; the last run drains the spool before it closes. Set
 ``AIGC_AUDIT_CRASH_SEED`` to replay a run; every failure message names the seed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -47,21 +51,44 @@ BATCH_SIZE = 40
 REPO = Path(__file__).resolve().parents[2]
 
 CHILD = r"""
-import hashlib, random, sys
+import hashlib, random, sys, time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from producers import AuditClient, Generation, SigningKey
+from producers import AuditClient, BusUnavailableError, Generation, SigningKey
 from producers.transports.embedded_log import EmbeddedLog
 
-key_path, bus_path, state_dir, topic, side_path, run, seed, batch_size, final = sys.argv[1:]
+key_path, bus_path, state_dir, topic, side_path, run, seed, batch_size, final, flap = sys.argv[1:]
 run, seed, batch_size = int(run), int(seed), int(batch_size)
 rng = random.Random(seed * 1000 + run)
 log = EmbeddedLog(Path(bus_path))
+
+
+class FlappingBus:
+    # The real log, down now and then for a few milliseconds: batches go to the spool and
+    # drain from it, so kills land in spool appends, drains and re-sends behind the spool too.
+    def __init__(self, inner):
+        self.inner, self.down_until = inner, 0.0
+
+    def publish(self, topic, key, value):
+        self.publish_many(topic, [(key, value)])
+
+    def publish_many(self, topic, items):
+        now = time.monotonic()
+        if flap == "1" and now >= self.down_until and rng.random() < 0.04:
+            self.down_until = now + rng.uniform(0.0, 0.03)
+        if now < self.down_until:
+            raise BusUnavailableError("flapping test bus is down")
+        self.inner.publish_many(topic, items)
+
+    def close(self):
+        self.inner.close()
+
+
 client = AuditClient(
     service_id="chat", producer_id="chat-1", key=SigningKey.from_file(key_path),
-    bus=log.writer(), topic=topic, state_dir=Path(state_dir), batch_size=batch_size,
-    linger=0.002,
+    bus=FlappingBus(log.writer()), topic=topic, state_dir=Path(state_dir),
+    batch_size=batch_size, linger=0.002, retry_backoff=0.002, max_retry_backoff=0.02,
 )
 print("ready", flush=True)
 digest = hashlib.sha256(b"x").digest()
@@ -83,6 +110,7 @@ with open(side_path, "a") as side:
         # Only after flush returned: these are the events the client promised are durable.
         side.write("".join(i + "\n" for i in ids))
         side.flush()
+client.drain(timeout=30)  # the last run: leave nothing in the spool
 client.close()
 print("closed", flush=True)
 """
@@ -127,8 +155,9 @@ def _flushed_ids(side: Path) -> set[uuid.UUID]:
     return ids
 
 
+@pytest.mark.parametrize("flapping", [False, True], ids=["bus-up", "bus-flapping"])
 def test_sigkill_at_random_points_never_forks_and_never_loses_a_flushed_event(
-    tmp_path: Path,
+    tmp_path: Path, flapping: bool
 ) -> None:
     rng = random.Random(SEED)
     h = Harness(tmp_path / "data")
@@ -140,12 +169,14 @@ def test_sigkill_at_random_points_never_forks_and_never_loses_a_flushed_event(
         side.touch()
         common = [str(key_path), str(s.bus_path), str(s.producer_state_dir), s.events_topic]
         common.append(str(side))
+        flap = "1" if flapping else "0"
         for run in range(KILLS):
             # Mostly short delays: the first batches of a run, and the re-send at start-up,
             # are where a restart goes wrong.
             delay = rng.choice([rng.uniform(0.0, 0.05), rng.uniform(0.05, 0.4)])
-            _run_child([*common, str(run), str(SEED), str(BATCH_SIZE), "0"], kill_after=delay)
-        _run_child([*common, str(KILLS), str(SEED), str(BATCH_SIZE), "1"], kill_after=None)
+            _run_child([*common, str(run), str(SEED), str(BATCH_SIZE), "0", flap], kill_after=delay)
+        # The last run, with the bus up, drains what the spool holds and closes.
+        _run_child([*common, str(KILLS), str(SEED), str(BATCH_SIZE), "1", "0"], kill_after=None)
 
         flushed = _flushed_ids(side)
         assert len(flushed) > 10 * BATCH_SIZE, f"seed {SEED}: too little traffic to judge"
@@ -163,6 +194,15 @@ def test_sigkill_at_random_points_never_forks_and_never_loses_a_flushed_event(
         assert not reused, f"seed {SEED}: sequences sent with different batches: {reused}"
         assert sorted(digests) == list(range(len(digests))), f"seed {SEED}: a sequence is missing"
 
+        if flapping:  # the spool was really used (AUTOINCREMENT remembers its highest seq)
+            spool_db = s.producer_state_dir / "spool" / PRODUCER / "spool.sqlite3"
+            with contextlib.closing(sqlite3.connect(spool_db)) as db:
+                row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'")
+                spooled = (row.fetchone() or (0,))[0]
+                left = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+            assert spooled > 0, f"seed {SEED}: nothing was ever spooled"
+            assert left == 0, f"seed {SEED}: {left} batches were left in the spool"
+
         h.materialise()
         reasons = [reason for _, reason in h.quarantine_reasons()]
         broken = [r for r in reasons if r in ("chain_fork", "chain_gap")]
@@ -176,8 +216,9 @@ def test_sigkill_at_random_points_never_forks_and_never_loses_a_flushed_event(
         missing = flushed - stored
         assert not missing, f"seed {SEED}: {len(missing)} flushed events are not in the store"
         print(
-            f"seed {SEED}: {KILLS} kills, {len(digests)} batches, {len(messages)} messages "
-            f"({len(reasons)} replays), {len(flushed)} flushed events all stored"
+            f"seed {SEED}, flapping={flapping}: {KILLS} kills, {len(digests)} batches, "
+            f"{len(messages)} messages ({len(reasons)} replays), {len(flushed)} flushed events "
+            "all stored"
         )
     finally:
         h.close()
