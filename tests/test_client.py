@@ -21,6 +21,7 @@ from producers import (
     AuditError,
     AuditTrailDownError,
     BusError,
+    BusUnavailableError,
     ClientClosedError,
     EventValidationError,
     Generation,
@@ -496,6 +497,43 @@ def test_a_restart_after_a_publish_that_was_not_confirmed_replays_never_forks(
     assert [b.sequence for b in batches] == [0, 1, 1, 2]
     assert batches[1].digest == batches[2].digest
     assert_valid_chain([batches[0], batches[1], batches[3]], key)
+
+
+class DownBus:
+    def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        raise BusUnavailableError("test bus is down")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_resend_that_cannot_go_yet_stays_saved_and_close_does_not_hang(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    state = tmp_path / "state"
+    with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
+        _die_mid_publish(log, key, state, after_write=False)
+        # Restarted while the bus is down, without a spool: the re-send waits, and closing
+        # gives it up for now instead of blocking.
+        second = AuditClient(
+            service_id="svc",
+            producer_id="svc-1",
+            key=key,
+            bus=DownBus(),
+            batch_size=2,
+            state_dir=state,
+            spool=False,
+        )
+        started = time.monotonic()
+        with pytest.raises(BusError, match="not yet re-sent"):
+            second.drain(timeout=0.3)
+        second.close(timeout=5)
+        assert time.monotonic() - started < 5
+        with make_client(log, key, batch_size=2, state_dir=state) as third:
+            third.generation(gen(4))
+        batches = read_batches(log)
+    assert [_request_ids(b) for b in batches] == [["r0", "r1"], ["r2", "r3"], ["r4"]]
+    assert_valid_chain(batches, key)
 
 
 def test_the_chain_state_file_of_the_earlier_format_still_loads(tmp_path: Path) -> None:
