@@ -265,7 +265,8 @@ class ChdbHttp:
         self._police(stmt, user, request)
         if stmt.keyword in ("SET", "USE"):
             return Reply(200, b""), {}  # without a session they change nothing, as on a server
-        settings, query_params = _split_params(params)
+        # A reader's settings never reach the shared session (reader_policy judges them).
+        settings, query_params = _split_params(params, pinned=not user.readonly)
         fmt = params.get("default_format") or request.headers.get("x-clickhouse-format")
         fmt = _format_name(fmt or "TabSeparated")
         database = params.get("database") or request.headers.get("x-clickhouse-database", "")
@@ -431,7 +432,9 @@ class ChdbHttp:
         raise error
 
 
-def _split_params(params: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+def _split_params(
+    params: Mapping[str, str], *, pinned: bool = True
+) -> tuple[dict[str, str], dict[str, str]]:
     """(settings, query parameters) of a request's URL parameters."""
     settings: dict[str, str] = {}
     query_params: dict[str, str] = {}
@@ -440,7 +443,7 @@ def _split_params(params: Mapping[str, str]) -> tuple[dict[str, str], dict[str, 
             query_params[key[len("param_") :]] = value
         elif key in HTTP_ONLY_PARAMS or key.startswith("http_"):
             continue
-        elif key in PINNED_SETTINGS:
+        elif pinned and key in PINNED_SETTINGS:
             raise ClickHouseError.of(
                 452, "SETTING_CONSTRAINT_VIOLATION", f"Setting {key} should not be changed"
             )

@@ -17,7 +17,8 @@ JOIN, subqueries, CTEs, lambdas, window functions), ``DESCRIBE``, ``SHOW TABLES`
 
 Settings are the server's: a ``SETTINGS`` clause is refused, URL settings are refused with
 ClickHouse's READONLY error except the output settings clients send (:data:`READER_SETTINGS`)
-and limits lowered below the server's; every statement then runs with the server's limits and
+and limits, which a reader may lower but never raise (a higher or unlimited value is held to
+the server's); every statement then runs with the server's limits and
 ``readonly = 1`` appended as its own ``SETTINGS`` clause (:meth:`ReaderLimits.clause`), so that
 the engine enforces them too.
 """
@@ -183,15 +184,16 @@ class ReaderLimits:
                     raise ReaderRefusal(
                         27, "CANNOT_PARSE_INPUT_ASSERTION_FAILED", f"Bad value for {name}: {value}"
                     ) from None
-                if not 0 < number <= ceiling:
+                if number < 0 or number != number:  # negative, or NaN
                     raise ReaderRefusal(
-                        452,
-                        "SETTING_CONSTRAINT_VIOLATION",
-                        f"Setting {name} shouldn't be greater than {_number(ceiling)} or 0",
+                        452, "SETTING_CONSTRAINT_VIOLATION", f"Setting {name} is out of range"
                     )
-                allowed[name] = (
-                    _number(number) if name == "max_execution_time" else str(int(number))
-                )
+                # Lower is the reader's to choose; higher, or 0 (no limit), is held to the
+                # server's: Grafana sends its query timeout as max_execution_time every time.
+                if 0 < number < ceiling:
+                    allowed[name] = (
+                        _number(number) if name == "max_execution_time" else str(int(number))
+                    )
             elif name in READER_SETTINGS:
                 allowed[name] = value
             else:
