@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 _PYTHON_ONLY_FORMATS = frozenset({"dataframe", "arrowtable", "datastore", "debug"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CODE = re.compile(r"Code: (\d+)")
+_WRAPPER_SCOPE = re.compile(r": In scope SELECT parseQueryToJSON\(.*\)(?=\. \(\w+\)$)", re.S)
 _STATUS = {  # ClickHouse's src/Server/HTTP/exceptionCodeToHTTPStatus.cpp; the rest are 500
     194: 401,  # REQUIRED_PASSWORD
     **dict.fromkeys((192, 193, 497, 512, 516), 403),  # bad credentials, ACCESS_DENIED
@@ -334,10 +335,7 @@ class ChdbHttp:
                     lines = bytes(explained.bytes()).decode("utf-8", "replace").split("\n")
                     self.policy.check_explained(lines, current)
                 else:
-                    parsed = self._engine(
-                        f"SELECT parseQueryToJSON({_quote(body)})", "TabSeparatedRaw"
-                    )
-                    self.policy.check_tree(json.loads(bytes(parsed.bytes())), current)
+                    self.policy.check_tree(self._parse(body, user), current)
             except ReaderRefusal as exc:
                 raise ClickHouseError.of(exc.code, exc.name, exc.message) from None
             with self._context({}, database):
@@ -347,6 +345,25 @@ class ChdbHttp:
         reply.headers["X-ClickHouse-Format"] = out
         reply.headers["Content-Type"] = _content_type(out)
         return reply, _stats(result)
+
+    def _parse(self, sql: str, user: _User) -> Any:
+        """ClickHouse's parse of ``sql`` as a tree (``parseQueryToJSON`` only parses). Its
+        errors are the statement's own, without the wrapper's scope."""
+        try:
+            parsed = self._engine(f"SELECT parseQueryToJSON({_quote(sql)})", "TabSeparatedRaw")
+        except ClickHouseError as exc:
+            if exc.code == 36 and "does not support JSON serialization" in exc.text:
+                # A statement kind the function cannot show (SHOW PROCESSLIST, SHOW GRANTS):
+                # none of them is on the allow-list.
+                raise ClickHouseError.of(
+                    164,
+                    "READONLY",
+                    f"{user.name}: Cannot execute query in readonly mode: this statement is "
+                    "not allowed",
+                ) from None
+            text = _WRAPPER_SCOPE.sub("", exc.text)
+            raise ClickHouseError(exc.code, text) from None
+        return json.loads(bytes(parsed.bytes()))
 
     def _police(self, stmt: Statement, user: _User, request: Request) -> None:
         if stmt.file_io:
