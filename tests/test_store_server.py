@@ -409,3 +409,20 @@ def test_passwords_stay_out_of_the_log(served: Served, caplog: pytest.LogCapture
         assert request(served, "SELECT 1")[0] == 200
     assert "SELECT" in caplog.text or "POST" in caplog.text
     assert USERS["reader"] not in caplog.text and "password=***" in caplog.text
+
+
+def test_users_given_as_hashes(served: Served) -> None:
+    from consumers.store.passwords import hash_password
+
+    hashed = {name: hash_password(pw) for name, pw in USERS.items()}
+    other = StoreServer(served.server.store, users=hashed).start()
+    try:
+        with pytest.raises(KeyError, match="only a hash"):
+            other.url("reader")  # the server cannot make a URL: it never had the password
+        store = ClickHouseStore.from_url(other.url("reader", USERS["reader"]))
+        assert store.query("SELECT 1").rows == [(1,)]
+        store.close()
+        with pytest.raises(StoreError, match=r"^Code: 516\."):
+            ClickHouseStore.from_url(other.url("reader", hashed["reader"]))  # not the password
+    finally:
+        other.stop()
