@@ -114,13 +114,14 @@ class SignedBatch:
     @classmethod
     def decode(cls, data: bytes, catalogue: SchemaCatalogue | None = None) -> SignedBatch:
         """Parse one bus message; raises DecodeError (or UnknownSchemaError) if it is not a
-        well-formed version-1 SignedBatch. Does not verify anything."""
+        well-formed version-1 SignedBatch whose head fits its signing input. Does not verify
+        anything."""
         fullname, rec = (catalogue or default_catalogue()).decode(data, logical_types=False)
         if fullname != SIGNED_BATCH:
             raise DecodeError(f"expected a {SIGNED_BATCH}, got a {fullname}")
         if rec["format_version"] != FORMAT_VERSION:
             raise DecodeError(f"unsupported SignedBatch format_version {rec['format_version']}")
-        return cls(
+        batch = cls(
             producer_id=rec["producer_id"],
             key_id=rec["key_id"],
             sequence=rec["sequence"],
@@ -131,6 +132,15 @@ class SignedBatch:
             signature=rec["signature"],
             format_version=rec["format_version"],
         )
+        # A head whose fields do not fit the signing input (a negative sequence, a key id
+        # that is not ASCII, a producer id over 65535 bytes) is not a batch: refused here, no
+        # caller ever holds a batch whose head, digest or signing input raises ValueError
+        # (the materialiser named the digest of such a batch in quarantine, and stopped).
+        try:
+            batch_signing_input(batch.head)
+        except ValueError as exc:
+            raise DecodeError(f"SignedBatch head does not fit its signing input: {exc}") from None
+        return batch
 
 
 def seal_batch(

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 
 settings.register_profile(
@@ -40,9 +40,6 @@ settings.register_profile(
     derandomize=True,
     deadline=1000,  # ms; a decoder takes microseconds, so only a real slowness trips it
     print_blob=True,
-    # The fixtures used with @given are module- or session-scoped (real chDB and bus set-ups
-    # built once); none is reset per example, so this check has nothing to protect here.
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 settings.register_profile(
     "soak",
@@ -50,7 +47,6 @@ settings.register_profile(
     derandomize=False,
     deadline=2000,
     print_blob=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

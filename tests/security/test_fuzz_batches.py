@@ -14,8 +14,11 @@ original is accepted; the store keeps the signed content, never the message's ow
 
 from __future__ import annotations
 
+import dataclasses
 import types
+from typing import Any
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -180,3 +183,23 @@ def test_respellings_of_the_same_batch_are_the_same_signed_content() -> None:
         assert value != VALID, name
         assert decode_contract(value) == BATCH, name
         assert verdict(value) == (True, None), name
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"sequence": -1},
+        {"sequence": -(2**63)},
+        {"key_id": "clé"},
+        {"producer_id": "p" * 65_536},
+    ],
+)
+def test_head_that_does_not_fit_its_signing_input_is_malformed(fields: dict[str, Any]) -> None:
+    """Regression (found by the soak run of test_fuzz_materialiser_stream): a SignedBatch with
+    sequence -1, from anyone who can write to the bus (no key needed), decoded; the verifier
+    quarantined it (unknown key), and the materialiser, computing the batch's digest for the
+    quarantine row, raised ValueError and stopped, on every restart. decode now refuses it."""
+    value = dataclasses.replace(BATCH, **fields).encode(CATALOGUE)
+    with pytest.raises(DecodeError, match="does not fit its signing input"):
+        SignedBatch.decode(value, CATALOGUE)
+    assert verdict(value) == (False, "malformed_batch")
