@@ -195,7 +195,7 @@ def test_respellings_of_the_same_batch_are_the_same_signed_content() -> None:
     ],
 )
 def test_head_that_does_not_fit_its_signing_input_is_malformed(fields: dict[str, Any]) -> None:
-    """Regression (found by the soak run of test_fuzz_materialiser_stream): a SignedBatch with
+    """Regression (found tracing the stream soak run's OverflowError to the store): a batch with
     sequence -1, from anyone who can write to the bus (no key needed), decoded; the verifier
     quarantined it (unknown key), and the materialiser, computing the batch's digest for the
     quarantine row, raised ValueError and stopped, on every restart. decode now refuses it."""

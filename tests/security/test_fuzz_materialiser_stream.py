@@ -208,7 +208,7 @@ def test_the_process_goes_on(stream: Stream) -> None:
         {"o": stream.published + 1, "t": h.settings.events_topic},
     ).rows == [("malformed_event",)]
     stream.published += 2
-    # Regression (found by this file's soak run): a batch with sequence -1, from anyone who
+    # Regression (found tracing this file's soak finding): a batch with sequence -1, from anyone who
     # can write to the bus, stopped the materialiser (the quarantine row's digest raised).
     poison = dataclasses.replace(h.seal("chat-3", [event]), sequence=-1, key_id="nobody")
     h.publish(poison.encode(h.catalogue), b"chat-3")
