@@ -31,4 +31,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .aigc-audit build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) .aigc-audit .aigc-audit.keys build dist *.egg-info .pytest_cache .ruff_cache

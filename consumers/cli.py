@@ -107,6 +107,17 @@ for _command in (inspection.verify, inspection.export, inspection.report):
 app.add_command(bench_command)
 
 
+def _flood_note(stats: MaterialiseStats) -> str:
+    """What the progress line adds once the materialiser has raised reject-flood alerts: a
+    flood does not stop it, so the operator must see it here."""
+    if not stats.reject_floods:
+        return ""
+    return (
+        f" [bold red](reject flood: {stats.reject_floods} alert(s); quarantining goes on, "
+        "see trail_integrity)[/]"
+    )
+
+
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -225,7 +236,9 @@ def consume(follow: bool, as_json: bool, bus: str | None, bootstrap: str | None)
 
             def show(stats: Any) -> None:
                 progress.update(
-                    task, completed=stats.events_materialised + stats.events_quarantined
+                    task,
+                    completed=stats.events_materialised + stats.events_quarantined,
+                    description="Verifying and materialising events" + _flood_note(stats),
                 )
 
             # SIGTERM ends --follow after the poll in hand is settled and committed.
@@ -244,6 +257,7 @@ def consume(follow: bool, as_json: bool, bus: str | None, bootstrap: str | None)
             f"materialised {total.events_materialised} events in {total.batches_accepted} "
             f"batches; quarantined {total.messages_quarantined} messages; "
             f"{total.chain_findings} chain findings"
+            + (f"; {total.reject_floods} reject-flood alerts" if total.reject_floods else "")
         )
 
 
@@ -252,13 +266,30 @@ def consume(follow: bool, as_json: bool, bus: str | None, bootstrap: str | None)
 @click.option(
     "--materialise/--no-materialise", default=True, help="Also run the materialiser (default)."
 )
+@click.option(
+    "--hash-password",
+    is_flag=True,
+    help="Read a password on stdin, print its hash for serve_*_password_hash, and exit.",
+)
 @bus_options
-def serve(port: int, materialise: bool, bus: str | None, bootstrap: str | None) -> None:
+def serve(
+    port: int, materialise: bool, hash_password: bool, bus: str | None, bootstrap: str | None
+) -> None:
     """Own the embedded store, materialise into it, and serve ClickHouse's HTTP interface.
 
     Prints the read-only URL; `aigc-audit query`, any ClickHouse client and Grafana can use it
-    (other commands on this data directory find it by themselves). Stops on Ctrl-C or SIGTERM.
+    (other commands on this data directory find it by themselves). Readers are confined to the
+    audit tables under the server's limits (reader_max_* settings); HTTPS with serve_tls_cert
+    and serve_tls_key. Stops on Ctrl-C or SIGTERM.
     """
+    if hash_password:
+        from consumers.store.passwords import hash_password as make_hash
+
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.UsageError("no password on stdin")
+        out.file.write(make_hash(password) + "\n")
+        return
     from consumers.serve import serve as run_serve
 
     stopping = threading.Event()
@@ -270,16 +301,30 @@ def serve(port: int, materialise: bool, bus: str | None, bootstrap: str | None) 
         out.file.write(served.url + "\n")
         out.file.flush()
 
+    alerts = [0]
+
+    def progress(stats: MaterialiseStats) -> None:
+        # serve has no progress bar: one line per new reject-flood alert, as it does not stop.
+        if stats.reject_floods > alerts[0]:
+            alerts[0] = stats.reject_floods
+            err.print(
+                f"[bold red]reject flood[/]: {stats.reject_floods} alert(s) so far, "
+                f"{stats.messages_quarantined} messages quarantined; quarantining goes on "
+                "(see trail_integrity)"
+            )
+
     total = run_serve(
         bus_settings(bus, bootstrap),
         port=port,
         materialise=materialise,
         stop=stopping,
         on_ready=ready,
+        on_progress=progress,
     )
     err.print(
         f"stopped: materialised {total.events_materialised} events, "
         f"quarantined {total.messages_quarantined} messages"
+        + (f", {total.reject_floods} reject-flood alerts" if total.reject_floods else "")
     )
 
 

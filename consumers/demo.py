@@ -107,8 +107,10 @@ def reset_demo_topics(settings: Settings) -> None:
         return
     from consumers.kafka_topics import delete_consumer_group, delete_topics
 
-    delete_topics(settings.bootstrap, [settings.events_topic, settings.keys_topic])
-    delete_consumer_group(settings.bootstrap, settings.consumer_group)
+    admin = settings.kafka_security("admin")  # on a secured cluster: the admin principal
+    topics = [settings.events_topic, settings.keys_topic]
+    delete_topics(settings.bootstrap, topics, security=admin)
+    delete_consumer_group(settings.bootstrap, settings.consumer_group, security=admin)
 
 
 def emit_traffic(

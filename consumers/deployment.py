@@ -6,11 +6,12 @@ the demo only talk to this module, so other stores plug in here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from consumers.checkpoints.checkpointer import Checkpointer, CheckpointSigner
 from consumers.data_dir import DataDirLock
+from consumers.key_files import check_keys, engine_read_roots
 from consumers.key_registry import (
     CHECKPOINT_KEY_OWNER,
     EXPORT_KEY_OWNER,
@@ -19,7 +20,7 @@ from consumers.key_registry import (
     root_public_key,
 )
 from consumers.materialiser import Materialiser
-from consumers.settings import Settings
+from consumers.settings import KafkaRole, Settings
 from consumers.store.base import Store
 from consumers.store.embedded import EmbeddedStore
 from producers.client import AuditClient
@@ -27,6 +28,23 @@ from producers.closing import Closing
 from producers.signing import SigningKey
 from producers.transports.base import BusReader, BusWriter
 from producers.transports.embedded_log import EmbeddedLog
+from producers.transports.kafka_security import KafkaSecurity
+
+
+class _OnFirstUse:
+    """A BusWriter that asks for the real one when it first publishes (its owner closes it)."""
+
+    def __init__(self, make: Callable[[], BusWriter]) -> None:
+        self._make = make
+
+    def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self._make().publish(topic, key, value)
+
+    def publish_many(self, topic: str, items: Sequence[tuple[bytes | None, bytes]]) -> None:
+        self._make().publish_many(topic, items)
+
+    def close(self) -> None:
+        """The writer belongs to the Deployment, which closes it."""
 
 
 class Deployment(Closing):
@@ -37,10 +55,14 @@ class Deployment(Closing):
         self._lock: DataDirLock | None = None
         self._log: EmbeddedLog | None = None
         self._writer: BusWriter | None = None
+        # Kafka writers by the principal they write as: the producer's (events), the key
+        # publisher's (keys topic) and the materialiser's (checkpoints) may all differ.
+        self._kafka_writers: dict[KafkaSecurity, BusWriter] = {}
         self._readers: list[BusReader] = []
         self._store: Store | None = None
         self._clients: list[AuditClient] = []
         self._topics_ready = False
+        self._keys_checked = False
 
     @property
     def data_dir(self) -> Path:
@@ -57,41 +79,67 @@ class Deployment(Closing):
         return self._log
 
     def ensure_topics(self) -> None:
-        """On Kafka, create the events and keys topics if they are missing."""
+        """On Kafka, create the events and keys topics if they are missing, and on a secured
+        cluster grant each role its ACLs. That takes the admin role: a process without admin
+        credentials (every service of a real deployment) leaves both to the set-up."""
         s = self.settings
         if s.bus != "kafka" or self._topics_ready:
             return
-        from consumers.kafka_topics import TopicPlan, ensure_topics
+        if not s.kafka_role_configured("admin"):
+            self._topics_ready = True
+            return
+        from consumers.kafka_topics import Principals, TopicPlan, ensure_topics, grant_acls
 
         assert s.bootstrap is not None
-        ensure_topics(
-            s.bootstrap,
-            TopicPlan(
-                s.events_topic,
-                s.keys_topic,
-                s.partition_count,
-                s.replication_factor,
-                s.checkpoints_topic,
-            ),
+        plan = TopicPlan(
+            s.events_topic,
+            s.keys_topic,
+            s.partition_count,
+            s.replication_factor,
+            s.checkpoints_topic,
         )
+        admin = s.kafka_security("admin")
+        ensure_topics(s.bootstrap, plan, security=admin)
+        if admin.uses_sasl:
+            named = {r: s.kafka_security(r).username for r in ("producer", "key_publisher")}
+            principals = Principals(
+                producer=named["producer"] or "producer",
+                key_publisher=named["key_publisher"] or "key-publisher",
+                materialiser=s.kafka_security("materialiser").username or "materialiser",
+            )
+            grant_acls(s.bootstrap, plan, s.consumer_group, principals, admin)
         self._topics_ready = True
 
     @property
     def writer(self) -> BusWriter:
+        """The bus writer of the events topic (on Kafka: as the producer role)."""
         if self._writer is None:
-            s = self.settings
-            if s.bus == "kafka":
-                from producers.transports.kafka_writer import KafkaLogWriter, KafkaWriterConfig
-
-                assert s.bootstrap is not None
-                self.ensure_topics()
-                compression = None if s.compression == "none" else s.compression
-                self._writer = KafkaLogWriter(
-                    KafkaWriterConfig(s.bootstrap, compression, s.delivery_timeout_s)
-                )
-            else:
-                self._writer = self.log.writer()
+            self._writer = self.writer_as("producer")
         return self._writer
+
+    def writer_as(self, role: KafkaRole) -> BusWriter:
+        """A bus writer as ``role``: on Kafka, that role's principal (one writer per distinct
+        principal); on the embedded log, the one writer."""
+        s = self.settings
+        if s.bus != "kafka":
+            if self._writer is None:
+                self._writer = self.log.writer()
+            return self._writer
+        from producers.transports.kafka_writer import KafkaLogWriter, KafkaWriterConfig
+
+        assert s.bootstrap is not None
+        security = s.kafka_security(role)
+        if security not in self._kafka_writers:
+            self.ensure_topics()
+            compression = None if s.compression == "none" else s.compression
+            writer = KafkaLogWriter(
+                KafkaWriterConfig(s.bootstrap, compression, s.delivery_timeout_s, security=security)
+            )
+            # Bad credentials or TLS are one clear error now; a broker that is down is not an
+            # error (publishing spools).
+            writer.check_credentials()
+            self._kafka_writers[security] = writer
+        return self._kafka_writers[security]
 
     def bus_readers(self) -> tuple[BusReader, BusReader]:
         """The materialiser's readers: the events topic in its group, and the key registry."""
@@ -101,8 +149,11 @@ class Deployment(Closing):
 
             assert s.bootstrap is not None
             self.ensure_topics()
-            events: BusReader = KafkaGroupReader(s.bootstrap, s.consumer_group, [s.events_topic])
-            keys: BusReader = KafkaRegistryReader(s.bootstrap, s.keys_topic)
+            security = s.kafka_security("materialiser")
+            events: BusReader = KafkaGroupReader(
+                s.bootstrap, s.consumer_group, [s.events_topic], security=security
+            )
+            keys: BusReader = KafkaRegistryReader(s.bootstrap, s.keys_topic, security=security)
         else:
             events = self.log.reader(s.consumer_group, [s.events_topic])
             keys = self.log.reader(f"{s.consumer_group}.keys", [s.keys_topic])
@@ -128,6 +179,8 @@ class Deployment(Closing):
                 if self._lock is None:
                     self._lock = DataDirLock(self.data_dir).acquire()
                 self._store = EmbeddedStore(self.settings.store_path, self.settings.database)
+                # Asked of the engine itself: the directories it reads are where no key may be.
+                self._check_keys(engine_read_roots(self._store))
             if migrate:
                 from consumers.store.migrations import MigrationContext
                 from consumers.store.migrations import migrate as run_migrations
@@ -150,14 +203,29 @@ class Deployment(Closing):
                 return self._store
         return self.store()
 
+    def _check_keys(self, engine_roots: list[Path] | None = None) -> None:
+        """Refuse to go on (KeyExposureError) if a private key is in the engine's reach or
+        open to others; once with the engine's own roots, once before any key is used."""
+        if self._keys_checked and engine_roots is None:
+            return
+        s = self.settings
+        check_keys(
+            s.keys_dir, data_dir=s.data_dir, engine_roots=[s.store_path, *(engine_roots or [])]
+        )
+        self._keys_checked = True
+
     def root_key(self) -> SigningKey:
+        self._check_keys()
         s = self.settings
         return ensure_root_key(s.root_key_path, s.root_public_key_path)
 
     def producer_key(self, producer_id: str) -> SigningKey:
+        # Registrations are signed by the root key and written as the key publisher, the one
+        # principal allowed on the keys topic; its writer is made only if a key is registered
+        # now, so a process whose keys exist (a materialiser) needs no key publisher login.
         return register_producer(
             root=self.root_key(),
-            bus=self.writer,
+            bus=_OnFirstUse(lambda: self.writer_as("key_publisher")),
             topic=self.settings.keys_topic,
             keys_dir=self.settings.keys_dir,
             producer_id=producer_id,
@@ -187,6 +255,10 @@ class Deployment(Closing):
             batch_size=s.batch_size,
             linger=s.linger_ms / 1000,
             fail_closed=s.fail_closed,
+            max_queue_events=s.client_max_queue_events,
+            max_queue_bytes=s.client_max_queue_bytes,
+            emit_timeout_s=s.client_emit_timeout_s,
+            spool_max_bytes=s.client_spool_max_bytes,
         )
         self._clients.append(client)
         return client
@@ -209,7 +281,7 @@ class Deployment(Closing):
             self.checkpoint_signer(),
             log_origin=s.log_origin,
             interval_s=s.checkpoint_interval_s,
-            bus=self.writer,
+            bus=self.writer_as("materialiser"),  # it signs and publishes checkpoints
             topic=s.checkpoints_topic,
         )
         events, keys = self.bus_readers()
@@ -219,7 +291,8 @@ class Deployment(Closing):
             keys=keys,
             root_public_key=root_public_key(s.root_public_key_path),
             before_commit=before_commit,
-            quarantine_streak_limit=s.quarantine_streak_limit,
+            reject_alert_streak=s.reject_alert_streak,
+            on_reject_flood=s.on_reject_flood,
             checkpointer=checkpointer,
             engine_decoding=None if s.engine_decoding else False,
         )
@@ -234,8 +307,13 @@ class Deployment(Closing):
         if self._store is not None:
             self._store.close()
             self._store = None
+        kafka_writers = list(self._kafka_writers.values())
+        self._kafka_writers.clear()
+        for writer in kafka_writers:
+            writer.close()
         if self._writer is not None:
-            self._writer.close()
+            if self._writer not in kafka_writers:
+                self._writer.close()
             self._writer = None
         if self._log is not None:
             self._log.close()

@@ -7,26 +7,33 @@ With no configuration at all the platform runs embedded under ``./.aigc-audit``.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
+import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from consumers.errors import PlatformError
+from consumers.key_files import default_key_dir
 from consumers.store.retention import check_days, check_overrides
 from producers.client import TOPIC_PREFIX
+from producers.transports.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
 
 CONFIG_ENV = "AIGC_AUDIT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("aigc-audit.toml")
+
+KafkaRole = Literal["producer", "key_publisher", "materialiser", "admin"]
 
 
 class SettingsError(PlatformError):
@@ -37,9 +44,32 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data_dir: Path = Path(".aigc-audit")
+    key_dir: Path | None = None
+    """Where the platform's private keys (root, checkpoint, export, producers') and root.pub
+    live; unset: ``<data_dir>.keys`` beside the data directory. Never inside the data
+    directory, which the store's engine can read (consumers.key_files refuses to start)."""
     bus: Literal["embedded", "kafka"] = "embedded"
     bootstrap: str | None = None
     """Kafka bootstrap servers, ``host:port[,host:port]``; required when ``bus`` is kafka."""
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    """How clients talk to Kafka: SASL_SSL (SCRAM over TLS) on a secured cluster, as
+    ``aigc-audit infra kafka up`` starts; PLAINTEXT, no authentication, for the default demo."""
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_ssl_cafile: Path | None = None
+    """PEM of the CA the brokers' certificates chain to (hostnames are always verified);
+    unset: the system's trust store."""
+    kafka_username: str | None = None
+    """This process's Kafka principal, for each role kafka_credentials_file does not name."""
+    kafka_password: SecretStr | None = None
+    """Its password: prefer ``AIGC_AUDIT_KAFKA_PASSWORD`` or kafka_password_file to writing it
+    in the config file. Never logged or shown."""
+    kafka_password_file: Path | None = None
+    """A file holding that password (surrounding whitespace ignored)."""
+    kafka_credentials_file: Path | None = None
+    """JSON ``{"<role>": {"username": ..., "password": ...}}`` for the roles this process
+    takes, each with its own principal: ``producer`` (writes events), ``key_publisher`` (writes
+    the keys topic), ``materialiser`` (reads events and keys, writes checkpoints), ``admin``
+    (creates topics and ACLs). `infra kafka up` writes one with every role, for development."""
     topic_prefix: str = Field(default=TOPIC_PREFIX, pattern=r"^[A-Za-z0-9._-]{1,200}$")
     partitions: int | None = Field(default=None, ge=1, le=1024)
     """Partitions of the events topic; default 6 on Kafka, 1 on the embedded log."""
@@ -49,8 +79,15 @@ class Settings(BaseModel):
     compresses at level 9) ~10 µs; gzip makes the bus a third smaller."""
     delivery_timeout_s: float = Field(default=30.0, gt=0, le=600)
     """How long a producer keeps retrying one batch on Kafka before spooling it."""
-    quarantine_streak_limit: int = Field(default=1000, ge=0)
-    """The materialiser stops after this many quarantined messages in a row (0: never)."""
+    reject_alert_streak: int = Field(default=1000, ge=0)
+    """Every this many messages refused in a row on one bus partition raise a ``reject_flood``
+    alert: a warning line, a count in the materialiser's stats and a ``chain_findings`` row
+    (0: never)."""
+    on_reject_flood: Literal["alert", "stop"] = "alert"
+    """What the materialiser does at a ``reject_flood`` alert: go on quarantining (a flood of
+    garbage must not halt ingestion), or stop, for operators who want to look first."""
+    quarantine_streak_limit: int | None = Field(default=None, ge=0)
+    """Deprecated: ``reject_alert_streak`` with ``on_reject_flood = "stop"`` (0: never stop)."""
     engine_decoding: bool = True
     """On the embedded store, the engine decodes generation events from the exact signed
     bytes (consumers.generation_ingest); off: Python decodes every event, ~3x slower."""
@@ -65,6 +102,17 @@ class Settings(BaseModel):
     whenever it has caught up with the bus."""
     batch_size: int = Field(default=500, ge=1, le=100_000)
     linger_ms: int = Field(default=200, ge=0)
+    client_max_queue_events: int = Field(default=100_000, ge=1)
+    """A producer client holds at most this many accepted events in memory that are not yet
+    on the bus or in its spool; then ``emit`` waits (``client_emit_timeout_s``) and refuses."""
+    client_max_queue_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    """The same bound on their encoded size (estimated from what the client encoded so far)."""
+    client_emit_timeout_s: float = Field(default=1.0, ge=0, le=600)
+    """How long ``emit`` waits for room in a full queue before BackPressureError (0: refuse
+    at once; fail-closed clients always refuse at once)."""
+    client_spool_max_bytes: int | None = Field(default=None, ge=1)
+    """Cap on a producer's spool (payload bytes); ``emit`` raises SpoolFullError once the spool
+    refuses a batch. Unset: only the disk limits it."""
     database: str = Field(default="audit", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     clickhouse_url: str | None = Field(default=None, pattern=r"^https?://")
     """A ClickHouse server (or `aigc-audit serve`), ``http://user:password@host:8123/database``;
@@ -78,6 +126,20 @@ class Settings(BaseModel):
     retention_overrides: dict[str, int] = Field(default_factory=dict)
     """Days per table where they differ from ``retention_days`` (also at least 180). In the
     environment: ``AIGC_AUDIT_RETENTION_OVERRIDES=generations=730,quarantine=365``."""
+    serve_tls_cert: Path | None = None
+    """PEM certificate (chain) for ``aigc-audit serve``: with ``serve_tls_key`` it speaks HTTPS."""
+    serve_tls_key: Path | None = None
+    serve_reader_password_hash: str | None = Field(default=None, pattern=r"^scrypt\$")
+    """The ``reader`` user's password for ``serve``, as ``aigc-audit serve --hash-password``
+    prints it; unset: a fresh random password each run, printed in the served URL."""
+    serve_writer_password_hash: str | None = Field(default=None, pattern=r"^scrypt\$")
+    """A ``writer`` user for ``serve`` (may insert and run DDL); unset: there is none."""
+    reader_max_execution_time_s: float = Field(default=30.0, gt=0, le=3600)
+    """Longest a reader's statement runs on ``serve``; it holds the store for that long at
+    most, the materialiser and other readers waiting meanwhile."""
+    reader_max_memory_bytes: int = Field(default=2 << 30, ge=1 << 20)
+    reader_max_result_rows: int = Field(default=1_000_000, ge=1)
+    reader_max_result_bytes: int = Field(default=256 << 20, ge=1 << 10)
 
     @field_validator("retention_days")
     @classmethod
@@ -100,6 +162,28 @@ class Settings(BaseModel):
     def _overrides_floor(cls, overrides: dict[str, int]) -> dict[str, int]:
         return check_overrides(overrides)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_streak_limit(cls, data: Any) -> Any:
+        # The old setting stopped the materialiser after N refusals in a row: the same as
+        # alerting at N and stopping there. 0 meant never stop, i.e. alert only.
+        if not isinstance(data, dict) or data.get("quarantine_streak_limit") is None:
+            return data
+        if "reject_alert_streak" in data or "on_reject_flood" in data:
+            raise ValueError(
+                "quarantine_streak_limit is deprecated and cannot be combined with "
+                "reject_alert_streak or on_reject_flood: use those two"
+            )
+        warnings.warn(
+            "quarantine_streak_limit is deprecated: use reject_alert_streak and on_reject_flood",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        limit = int(data["quarantine_streak_limit"])
+        if limit > 0:
+            return {**data, "reject_alert_streak": limit, "on_reject_flood": "stop"}
+        return data
+
     @model_validator(mode="after")
     def _kafka_needs_bootstrap(self) -> Settings:
         if self.bus == "kafka" and not self.bootstrap:
@@ -113,6 +197,54 @@ class Settings(BaseModel):
                 "clickhouse_cluster needs clickhouse_url: the embedded store is a single node"
             )
         return self
+
+    def _kafka_roles(self) -> dict[str, dict[str, str]]:
+        path = self.kafka_credentials_file
+        if path is None:
+            return {}
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SettingsError(f"kafka_credentials_file {path} is unreadable: {exc}") from exc
+        if not isinstance(doc, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("username"), str) for v in doc.values()
+        ):
+            raise SettingsError(
+                f"kafka_credentials_file {path}: expected {{role: {{username, password}}}}"
+            )
+        return doc
+
+    def kafka_role_configured(self, role: KafkaRole) -> bool:
+        """Whether this process has its own credentials for ``role`` (or needs none)."""
+        if self.kafka_security_protocol in ("PLAINTEXT", "SSL"):
+            return True
+        return role in self._kafka_roles()
+
+    def kafka_security(self, role: KafkaRole) -> KafkaSecurity:
+        """How to connect to Kafka as ``role``: its entry in kafka_credentials_file, else
+        kafka_username with kafka_password or kafka_password_file."""
+        entry = self._kafka_roles().get(role)
+        username: str | None
+        if entry is not None:
+            username, password = entry["username"], entry.get("password")
+        else:
+            username = self.kafka_username
+            password = self.kafka_password.get_secret_value() if self.kafka_password else None
+            if password is None and self.kafka_password_file is not None:
+                try:
+                    password = self.kafka_password_file.read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise SettingsError(
+                        f"kafka_password_file {self.kafka_password_file} is unreadable: "
+                        f"{exc.strerror or exc}"
+                    ) from exc
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=username,
+            password=password,
+            ssl_cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None,
+        )
 
     @property
     def partition_count(self) -> int:
@@ -142,7 +274,7 @@ class Settings(BaseModel):
 
     @property
     def keys_dir(self) -> Path:
-        return self.data_dir / "keys"
+        return self.key_dir if self.key_dir is not None else default_key_dir(self.data_dir)
 
     @property
     def root_key_path(self) -> Path:

@@ -146,6 +146,10 @@ def _produce(
                 state_dir=config.producer_state_dir,
                 batch_size=config.batch_size,
                 linger=config.linger_ms / 1000,
+                # A burst as fast as possible: room for all of it, so the run measures the
+                # pipeline, not the back-pressure bound (which would block the burst).
+                max_queue_events=events,
+                max_queue_bytes=1 << 40,
             )
             for s in SERVICES
         ]
