@@ -16,7 +16,9 @@ from consumers.report.scope import Scope, period_bucket
 KINDS_ZH: dict[str, str] = {
     "chain_gap": "链缺口",
     "chain_fork": "链分叉",
-    "chain_reorder": "链乱序",
+    "chain_reorder": "链乱序",  # written by versions before a finding stopped moving the head
+    "replay": "重放",
+    "reject_flood": "拒收激增",  # a sustained run of refused messages on one partition
 }
 
 SCOPE_NOTE = (
@@ -135,7 +137,7 @@ def _quarantine(scope: Scope) -> Figure:
     rows = scope.rows(
         f"SELECT toString(reason) AS reason, count() AS messages, "
         f"uniqExact(ifNull(producer_id, '(unknown)')) AS producers, "
-        f"countIf(advances_chain) AS advancing, min(received_at) AS first_at, "
+        f"min(received_at) AS first_at, "
         f"max(received_at) AS last_at FROM {scope.table('quarantine')} "
         f"WHERE {scope.window('received_at')} GROUP BY reason ORDER BY messages DESC, reason"
     )
@@ -146,7 +148,6 @@ def _quarantine(scope: Scope) -> Figure:
             Column("reason", "原因 · Reason"),
             Column("messages", "消息数 · Messages", "int", "bad"),
             Column("producers", "生产者 · Producers", "int"),
-            Column("advancing", "推进了链 · Advanced the chain", "int"),
             Column("first_at", "最早 · First", "datetime"),
             Column("last_at", "最近 · Last", "datetime"),
         ),

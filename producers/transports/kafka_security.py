@@ -31,6 +31,8 @@ _API_SASL_HANDSHAKE: Final = 17
 _API_SASL_AUTHENTICATE: Final = 36
 _API_VERSIONS: Final = 18
 _API_METADATA: Final = 3
+_MAX_RESPONSE: Final = 1 << 20
+"""The largest answer the pre-flight reads; the ones it asks for are a few hundred bytes."""
 
 
 class KafkaSecurityError(BusError):
@@ -164,6 +166,9 @@ class _Exchange:
         try:
             self.sock.sendall(struct.pack(">i", len(message)) + message)
             (size,) = struct.unpack(">i", self._read(4))
+            if not 4 <= size <= _MAX_RESPONSE:
+                # Whatever answers may not be a broker: never allocate what it declares.
+                raise self._refused(f"an answer of {size} bytes: is this a Kafka broker?")
             response = self._read(size)
         except (OSError, ConnectionError) as exc:
             # A TLS or SASL listener hangs up on a client that skips its handshake.
