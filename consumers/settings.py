@@ -203,8 +203,8 @@ class Settings(BaseModel):
         if path is None:
             return {}
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            doc = json.loads(_read_secret(path, "kafka_credentials_file"))
+        except ValueError as exc:
             raise SettingsError(f"kafka_credentials_file {path} is unreadable: {exc}") from exc
         if not isinstance(doc, dict) or not all(
             isinstance(v, dict) and isinstance(v.get("username"), str) for v in doc.values()
@@ -231,13 +231,7 @@ class Settings(BaseModel):
             username = self.kafka_username
             password = self.kafka_password.get_secret_value() if self.kafka_password else None
             if password is None and self.kafka_password_file is not None:
-                try:
-                    password = self.kafka_password_file.read_text(encoding="utf-8").strip()
-                except OSError as exc:
-                    raise SettingsError(
-                        f"kafka_password_file {self.kafka_password_file} is unreadable: "
-                        f"{exc.strerror or exc}"
-                    ) from exc
+                password = _read_secret(self.kafka_password_file, "kafka_password_file").strip()
         return KafkaSecurity(
             protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism,
@@ -287,6 +281,26 @@ class Settings(BaseModel):
     @property
     def producer_state_dir(self) -> Path:
         return self.data_dir / "producers"
+
+
+def _read_secret(path: Path, setting: str) -> str:
+    """A file of passwords, refused if group or others may read it: like a key file, it lets
+    whoever reads it act as a principal. The mode is judged on the descriptor read from."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise SettingsError(f"{setting} {path} is unreadable: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode & 0o777
+        if mode & 0o077:
+            raise SettingsError(
+                f"{setting} {path} is mode {mode:04o}, open to group or others; it must be "
+                f"0600 (chmod 600 {path}, and consider its passwords exposed)"
+            )
+        try:
+            return fh.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{setting} {path} is unreadable: {exc}") from exc
 
 
 def load_settings(

@@ -158,6 +158,7 @@ def test_a_wrong_password_is_refused_in_one_clear_line(
     # Both roles a materialiser process takes (it registers the platform's keys on first use).
     roles = {r: {"username": n, "password": "x"} for r, n in KEY_AND_MATERIALISER.items()}
     wrong.write_text(json.dumps(roles))
+    wrong.chmod(0o600)  # a wider file is refused for its mode, before any password is tried
     for name, value in {
         "DATA_DIR": str(tmp_path / "data"),
         "BUS": "kafka",

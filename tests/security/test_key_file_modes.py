@@ -211,3 +211,31 @@ def test_check_keys_refuses_every_overlap_with_the_engines_reach(tmp_path: Path)
     landed.rename(data_dir / "keys" / "root.key")
     with pytest.raises(KeyExposureError, match=f"merge them into {key_dir} by hand"):
         check_keys(key_dir, data_dir=data_dir)
+
+
+@pytest.mark.parametrize(
+    ("setting", "content"),
+    [
+        ("kafka_credentials_file", '{"producer": {"username": "producer", "password": "pw"}}'),
+        ("kafka_password_file", "pw\n"),
+    ],
+)
+def test_a_kafka_password_file_open_to_others_is_refused(
+    tmp_path: Path, setting: str, content: str
+) -> None:
+    from consumers.settings import SettingsError
+
+    secret = tmp_path / "secret"
+    secret.write_text(content)
+    secret.chmod(0o644)
+    settings = load_settings(
+        environ={},
+        data_dir=tmp_path / "data",
+        kafka_security_protocol="SASL_SSL",
+        kafka_username="producer",
+        **{setting: secret},
+    )
+    with pytest.raises(SettingsError, match=r"mode 0644, open to group or others"):
+        settings.kafka_security("producer")
+    secret.chmod(0o600)
+    assert settings.kafka_security("producer").password == "pw"
