@@ -28,6 +28,8 @@ from consumers.errors import PlatformError
 from consumers.key_files import default_key_dir
 from consumers.store.retention import check_days, check_overrides
 from producers.client import TOPIC_PREFIX
+from producers.errors import SignatureError
+from producers.signing import read_private_file
 from producers.transports.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
 
 CONFIG_ENV = "AIGC_AUDIT_CONFIG"
@@ -285,22 +287,13 @@ class Settings(BaseModel):
 
 def _read_secret(path: Path, setting: str) -> str:
     """A file of passwords, refused if group or others may read it: like a key file, it lets
-    whoever reads it act as a principal. The mode is judged on the descriptor read from."""
+    whoever reads it act as a principal."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        raise SettingsError(f"{setting} {path} is unreadable: {exc.strerror or exc}") from exc
-    with os.fdopen(fd, "rb") as fh:
-        mode = os.fstat(fd).st_mode & 0o777
-        if mode & 0o077:
-            raise SettingsError(
-                f"{setting} {path} is mode {mode:04o}, open to group or others; it must be "
-                f"0600 (chmod 600 {path}, and consider its passwords exposed)"
-            )
-        try:
-            return fh.read().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"{setting} {path} is unreadable: {exc}") from exc
+        return read_private_file(path, setting).decode("utf-8")
+    except SignatureError as exc:  # KeyFileError (its mode) among them
+        raise SettingsError(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{setting} {path} is not UTF-8: {exc}") from None
 
 
 def load_settings(

@@ -106,8 +106,9 @@ def _write_private_file(path: Path, data: bytes, *, overwrite: bool) -> None:
         raise
 
 
-def read_private_file(path: StrPath) -> bytes:
-    """The bytes of a private key file, refused (KeyFileError) if its mode is wider than 0600.
+def read_private_file(path: StrPath, what: str = "signing key") -> bytes:
+    """The bytes of a private file (a key, a password file: ``what`` names it in errors),
+    refused (KeyFileError) if its mode is wider than 0600.
 
     The mode is judged on the descriptor the bytes are read from, so a file swapped or
     chmod-ed between a check and the read cannot slip through.
@@ -115,18 +116,18 @@ def read_private_file(path: StrPath) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
-        raise SignatureError(f"cannot read signing key {path}: {exc.strerror}") from exc
+        raise SignatureError(f"cannot read {what} {path}: {exc.strerror}") from exc
     with os.fdopen(fd, "rb") as fh:
         mode = os.fstat(fd).st_mode & 0o777
         if unsafe_mode(mode):
             raise KeyFileError(
-                f"signing key {path} is mode {mode:04o}, open to group or others; "
-                f"it must be 0600 (chmod 600 {path}, and consider the key exposed)"
+                f"{what} {path} is mode {mode:04o}, open to group or others; "
+                f"it must be 0600 (chmod 600 {path}, and consider it exposed)"
             )
         try:
             return fh.read()
         except OSError as exc:
-            raise SignatureError(f"cannot read signing key {path}: {exc.strerror}") from exc
+            raise SignatureError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
 @dataclass(frozen=True, eq=False)
