@@ -19,8 +19,9 @@ events written under the current schema, and it is done strictly:
   is null to it), a three-branch one strictly, so an index fastavro would refuse is an engine
   error or a row holding the sentinel; enum indexes and booleans it checks itself;
 - every string is checked to be valid UTF-8 (the engine would take any bytes; fastavro not),
-  the event id to be a UUID and every time to lie in the calendar (:mod:`consumers.
-  logical_values`, which the Python path applies too);
+  the event id to be a UUID, every time to lie in the calendar, and every integer to fit its
+  store column (:mod:`consumers.logical_values`, which the Python path applies too: the engine
+  reads a long as Int64 and would store -5 wrapped in a UInt64 column, 70000 in a UInt16);
 - any error the engine raises (a bad boolean, enum index or union branch, a truncated body),
   any seal or UTF-8 failure, any producer mismatch, or any difference between the number of
   records read and written sends the *whole poll* down the Python path, which decodes every
@@ -46,7 +47,13 @@ from typing import Any
 import fastavro
 
 from consumers.engine_schema import EngineView, strict_unions
-from consumers.logical_values import MAX_MICROS, MIN_MICROS, LogicalChecks, LogicalField
+from consumers.logical_values import (
+    MAX_MICROS,
+    MIN_MICROS,
+    LogicalChecks,
+    LogicalField,
+    RangeField,
+)
 from consumers.store.tables import EVENTS, GENERATIONS, Table
 from consumers.verification import DecodedBatch
 from producers.batch import SignedBatch
@@ -89,6 +96,13 @@ def _logical_check(view: EngineView, field: LogicalField) -> str:
     if field.kind == "uuid":
         return f"isNull(toUUIDOrNull({expr}))"
     return f"NOT ({expr} BETWEEN {MIN_MICROS} AND {MAX_MICROS})"
+
+
+def _range_check(view: EngineView, field: RangeField) -> str:
+    """An engine expression that holds when the integer does not fit its store column (the
+    bounds :class:`consumers.logical_values.LogicalChecks` holds the Python path to; null, not
+    true, where the value is null, as for the checks above)."""
+    return f"NOT ({view.value(field.path)} BETWEEN {field.low} AND {field.high})"
 
 
 def _quote(value: str) -> str:
@@ -153,9 +167,9 @@ class GenerationIngest:
         view = self._view = EngineView(event_schema)
         self._utf8 = [f"isValidUTF8({view.value(path)})" for path in view.strings()]
         self._sentinels = view.sentinels()
-        self._logical = [
-            _logical_check(view, field) for field in LogicalChecks(catalogue).fields(GENERATION)
-        ]
+        checks = LogicalChecks(catalogue)
+        self._logical = [_logical_check(view, field) for field in checks.fields(GENERATION)]
+        self._ranges = [_range_check(view, field) for field in checks.ranges(GENERATION)]
         self._generation_select = self._select(GENERATIONS)
         self._events_select = self._events_exprs()
 
@@ -273,6 +287,7 @@ class GenerationIngest:
                 *self._sentinels,
                 *(f"NOT {check}" for check in self._utf8),
                 *self._logical,
+                *self._ranges,
             ]
         )
         subject = "tupleElement(event, 'subject')"

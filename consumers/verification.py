@@ -10,7 +10,9 @@ the message goes to quarantine. Steps, in the order they run:
 5. the batch continues its producer's hash chain from the last accepted batch (else a chain
    finding: ``chain_gap``, ``chain_fork`` or ``replay``, see :mod:`consumers.chain`; a finding
    never moves the head);
-6. every event decodes under a known event schema and names the batch's producer.
+6. every event decodes under a known event schema, holds only values its store columns can
+   hold (a UUID, a time in the calendar, an integer within its column's type:
+   :mod:`consumers.logical_values`; else ``malformed_event``), and names the batch's producer.
 """
 
 from __future__ import annotations
@@ -149,7 +151,9 @@ class BatchVerifier:
         # 5. The producer's chain.
         chain = self._chain.judge(batch, message.topic, message.partition, message.offset)
 
-        # 6. Every event decodes. Done even for a chain finding, so that quarantine says all.
+        # 6. Every event decodes, and fits the store (a value beyond its column would stop the
+        # insert, or be stored wrapped). Done even for a chain finding, so that quarantine says
+        # all.
         events: list[DecodedEvent] = []
         for index, raw in enumerate(batch.events):
             if engine_checked and raw[2:10] == self._engine_fingerprint:

@@ -3,11 +3,13 @@ rows Python gives, and refuses at least everything Python refuses."""
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastavro import schemaless_writer
 
 from consumers.generation_ingest import GenerationIngest
 from consumers.logical_values import LogicalChecks
@@ -17,7 +19,7 @@ from consumers.store.tables import BATCHES, EVENTS, GENERATIONS, Table
 from consumers.store_verification import verify_store
 from consumers.store_verification.canonical import actual_row, canonical, canonical_select
 from producers.batch import seal_batch
-from producers.codec import default_catalogue
+from producers.codec import HEADER_SIZE, default_catalogue
 from producers.errors import AuditError
 from producers.events import LegalHold, ModerationAction
 from producers.events.base import AVRO_LONG_MAX
@@ -120,6 +122,18 @@ def _replace(raw: bytes, old: bytes, new: bytes) -> bytes:
     return raw.replace(old, new)
 
 
+def _beyond(name: str, value: int) -> bytes:
+    """A sound generation with ``name`` (a field, or the head's ``schema_version``) set to
+    ``value``: valid Avro, but beyond the field's store column."""
+    catalogue = default_catalogue()
+    raw = _event()
+    _, record = catalogue.decode(raw, logical_types=False)
+    (record["head"] if name == "schema_version" else record)[name] = value
+    body = io.BytesIO()
+    schemaless_writer(body, catalogue.schema("aigc.audit.Generation"), record)
+    return raw[:HEADER_SIZE] + body.getvalue()
+
+
 BAD_EVENTS = {
     "trailing bytes": lambda: _event() + b"\x00\x00",
     "one byte short": lambda: _event()[:-1],
@@ -142,33 +156,51 @@ BAD_EVENTS = {
     "an unknown enum symbol index": lambda: _replace(
         _event(filing_number="F-1", subject="S-1"), b"F-1\x00", b"F-1\x0e"
     ),
+    # Values Avro carries that their store column cannot hold: the engine read them as Int64
+    # or Int32 and stored them wrapped; Python's Arrow insert raised OverflowError.
+    "output_tokens -5 (UInt64 column)": lambda: _beyond("output_tokens", -5),
+    "input_tokens the least long (UInt64 column)": lambda: _beyond("input_tokens", -(2**63)),
+    "output_bytes -1 (UInt64 column)": lambda: _beyond("output_bytes", -1),
+    "latency_ms -1 (UInt32 column)": lambda: _beyond("latency_ms", -1),
+    "latency_ms the least int (UInt32 column)": lambda: _beyond("latency_ms", -(2**31)),
+    "schema_version 70000 (UInt16 column)": lambda: _beyond("schema_version", 70_000),
+    "schema_version 65536 (UInt16 column)": lambda: _beyond("schema_version", 65_536),
+    "schema_version -1 (UInt16 column)": lambda: _beyond("schema_version", -1),
 }
 
 
 @pytest.mark.parametrize("bad", sorted(BAD_EVENTS))
 def test_a_bad_generation_is_quarantined_as_python_would(tmp_path: Path, bad: str) -> None:
+    """The same hostile batch through engine decoding on and off: the same quarantine verdict
+    and detail, the same tables."""
+    catalogue = default_catalogue()
+    # The same event bytes into both deployments (fresh event ids otherwise).
+    good = [_event(**generation(n).model_dump(exclude={"event_id"})) for n in range(3)]
+    hostile = BAD_EVENTS[bad]()
+    other = _event("other-1", **generation(9).model_dump(exclude={"event_id"}))
+    assert catalogue.decode(other)[1]["head"]["producer_id"] == "other-1"
     outcomes = {}
     for engine in (True, False):
         h = Harness(tmp_path / f"engine-{engine}", engine_decoding=engine)
         try:
-            good = [h.encode(generation(n), PRODUCER) for n in range(3)]
-            first, second = h.chain(PRODUCER, [good, [good[0], BAD_EVENTS[bad]()]])
+            first, second = h.chain(PRODUCER, [good, [good[0], hostile]])
             h.publish_batch(first)
             h.publish_batch(second)
-            h.publish_batch(h.seal("other-1", [h.encode(generation(9), "other-1")]))
+            h.publish_batch(h.seal("other-1", [other]))
             h.materialise()
             outcomes[engine] = (
-                h.quarantine_reasons(),
-                h.count("generations"),
-                h.count("events"),
+                h.query("SELECT offset, reason, detail FROM audit.quarantine ORDER BY offset").rows,
+                table_rows(h, GENERATIONS),
+                table_rows(h, EVENTS),
+                table_rows(h, BATCHES, ("producer_id", "sequence", "event_count", "hold_keys")),
             )
         finally:
             h.close()
-    reasons, generations, events = outcomes[True]
+    quarantined, generations, events, _batches = outcomes[True]
     assert outcomes[True] == outcomes[False]
-    assert [offset for offset, _ in reasons] == [1]
-    assert reasons[0][1] in ("malformed_event", "event_producer_mismatch")
-    assert generations == events == 4  # the good batches, whole
+    assert [int(offset) for offset, _, _ in quarantined] == [1]
+    assert quarantined[0][1] in ("malformed_event", "event_producer_mismatch")
+    assert len(generations) == len(events) == 4  # the good batches, whole
 
 
 def test_engine_accepts_nothing_python_refuses(tmp_path: Path) -> None:

@@ -94,6 +94,43 @@ def stream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stream]:
     h.close()
 
 
+@pytest.mark.parametrize("engine", [True, False])
+@pytest.mark.parametrize(
+    "fields",
+    [{"output_tokens": -5}, {"latency_ms": -1}, {"schema_version": 70_000}],
+)
+def test_soak_finding_values_beyond_their_store_columns(
+    tmp_path: Path, fields: dict[str, int], engine: bool
+) -> None:
+    """Regression (found by this file's soak run): a correctly signed generation whose
+    output_tokens is -5 (a valid Avro long; the client's model would never write it) made the
+    materialiser raise OverflowError (Nullable(UInt64) column) on the Python path, and was
+    accepted and stored as 18446744073709551611 on the engine path; latency_ms -1 (UInt32) and
+    schema_version 70000 (UInt16, stored as 4464) alike. Step 6 refuses each now, on both paths,
+    naming the field, the value and the column (tests/security/test_event_value_ranges.py has
+    every affected column).
+
+    Defined before the stream tests, so it runs before them: a process holds one embedded
+    store at a time, and the module's ``stream`` keeps its own open until the module ends."""
+    h = Harness(tmp_path / "data", engine_decoding=engine)
+    try:
+        event = h.encode(generation(1), PRODUCER)
+        _, record = h.catalogue.decode(event, logical_types=False)
+        for name, value in fields.items():
+            (record["head"] if name == "schema_version" else record)[name] = value
+        body = io.BytesIO()
+        schemaless_writer(body, h.catalogue.schema("aigc.audit.Generation"), record)
+        h.publish_batch(h.seal(PRODUCER, [event[:HEADER_SIZE] + body.getvalue()]))
+        h.materialise()  # raised OverflowError on the Python path
+        assert h.quarantine_reasons() == [(0, "malformed_event")]
+        ((name, value),) = fields.items()
+        (detail,) = h.query("SELECT detail FROM audit.quarantine FINAL").rows[0]
+        assert f"{name} = {value} does not fit the store column" in detail, detail
+        assert h.count("generations") == h.count("events") == 0
+    finally:
+        h.close()
+
+
 def _kinds() -> st.SearchStrategy[list[str]]:
     return st.lists(
         st.sampled_from(["valid", "mutated", "hostile_event", "random", "key_garbage"]),
@@ -221,42 +258,3 @@ def test_the_process_goes_on(stream: Stream) -> None:
     # or quarantine once, and every checkpoint.
     result = verify_store(h.deployment.store(), load_public_key(h.settings.root_public_key_path))
     assert result.ok, [f.line() for f in result.findings][:10]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (issue 12 report): a signed event's int/long outside its store column's "
-    "unsigned range is stored wrapped by the engine path and crashes the Python path's Arrow "
-    "insert (OverflowError); step 6 (consumers/verification.py, consumers/logical_values.py) "
-    "must refuse it as malformed_event on both paths. strict: this fails once that is fixed.",
-)
-@pytest.mark.parametrize(
-    ("fields", "engine"),
-    [
-        ({"output_tokens": -5}, True),
-        ({"output_tokens": -5}, False),
-        ({"latency_ms": -1}, False),
-        ({"schema_version": 70_000}, False),
-    ],
-)
-def test_soak_finding_values_beyond_their_store_columns(
-    tmp_path: Path, fields: dict[str, int], engine: bool
-) -> None:
-    """Found by this file's soak run: a correctly signed generation whose output_tokens is -5
-    (a valid Avro long; the client's model would never write it) made the materialiser raise
-    OverflowError (Nullable(UInt64) column) on the Python path, and was accepted and stored as
-    18446744073709551611 on the engine path; latency_ms -1 (UInt32) and schema_version 70000
-    (UInt16, stored as 4464) alike."""
-    h = Harness(tmp_path / "data", engine_decoding=engine)
-    try:
-        event = h.encode(generation(1), PRODUCER)
-        _, record = h.catalogue.decode(event, logical_types=False)
-        for name, value in fields.items():
-            (record["head"] if name == "schema_version" else record)[name] = value
-        body = io.BytesIO()
-        schemaless_writer(body, h.catalogue.schema("aigc.audit.Generation"), record)
-        h.publish_batch(h.seal(PRODUCER, [event[:HEADER_SIZE] + body.getvalue()]))
-        h.materialise()  # raises OverflowError today on the Python path
-        assert h.quarantine_reasons() == [(0, "malformed_event")]
-    finally:
-        h.close()
