@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from producers.batch import SignedBatch
-from producers.signing import GENESIS_DIGEST
+from aigc_audit.producers.batch import SignedBatch
+from aigc_audit.producers.signing import GENESIS_DIGEST
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,16 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from consumers import inspection_commands as inspection
-from consumers.bench.command import bench as bench_command
-from consumers.deployment import Deployment
-from consumers.errors import PlatformError
-from consumers.materialiser import MaterialiseStats
-from consumers.migrate_command import migrate as migrate_command
-from consumers.output import FORMATS, render, result_table
-from consumers.settings import Settings, load_settings
-from infra.kafka.commands import kafka as kafka_commands
-from producers.errors import AuditError
+from aigc_audit.consumers import inspection_commands as inspection
+from aigc_audit.consumers.bench.command import bench as bench_command
+from aigc_audit.consumers.deployment import Deployment
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.materialiser import MaterialiseStats
+from aigc_audit.consumers.migrate_command import migrate as migrate_command
+from aigc_audit.consumers.output import FORMATS, render, result_table
+from aigc_audit.consumers.settings import Settings, load_settings
+from aigc_audit.infra.kafka.commands import kafka as kafka_commands
+from aigc_audit.producers.errors import AuditError
 
 # Piped output (CI logs, `make demo | less`) gets room for the query tables rather than 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -139,9 +139,9 @@ def demo(
     as_json: bool, generations: int, users: int, seed: int, bus: str | None, bootstrap: str | None
 ) -> None:
     """Simulate a provider's month, materialise it, and run the inspection queries."""
-    from consumers.demo import run_demo
-    from consumers.demo_report import print_demo, summary_json
-    from consumers.simulation import SimulationPlan
+    from aigc_audit.consumers.demo import run_demo
+    from aigc_audit.consumers.demo_report import print_demo, summary_json
+    from aigc_audit.consumers.simulation import SimulationPlan
 
     plan = SimulationPlan(seed=seed, generations=generations, users=users, start=_month_ago())
     s = bus_settings(bus, bootstrap)
@@ -201,8 +201,8 @@ def emit(
     """Emit realistic synthetic traffic onto the bus (it is materialised by `consume`)."""
     import secrets
 
-    from consumers.demo import emit_traffic
-    from consumers.simulation import SimulationPlan
+    from aigc_audit.consumers.demo import emit_traffic
+    from aigc_audit.consumers.simulation import SimulationPlan
 
     plan = SimulationPlan(
         seed=secrets.randbits(32) if seed is None else seed,
@@ -283,14 +283,14 @@ def serve(
     and serve_tls_key. Stops on Ctrl-C or SIGTERM.
     """
     if hash_password:
-        from consumers.store.passwords import hash_password as make_hash
+        from aigc_audit.consumers.store.passwords import hash_password as make_hash
 
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise click.UsageError("no password on stdin")
         out.file.write(make_hash(password) + "\n")
         return
-    from consumers.serve import serve as run_serve
+    from aigc_audit.consumers.serve import serve as run_serve
 
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -333,7 +333,7 @@ def query_list() -> None:
     """List the inspection queries with the articles they serve and their parameters."""
     from rich.table import Table as RichTable
 
-    from consumers.query_pack import load_query_pack
+    from aigc_audit.consumers.query_pack import load_query_pack
 
     table = RichTable(header_style="bold")
     table.add_column("name", no_wrap=True)
@@ -356,7 +356,7 @@ def query_list() -> None:
 )
 def query_run(name: str, param: tuple[str, ...], fmt: str) -> None:
     """Run one named inspection query against the store."""
-    from consumers.query_pack import bind_params, get_query, parse_param_args, run_query
+    from aigc_audit.consumers.query_pack import bind_params, get_query, parse_param_args, run_query
 
     if fmt not in FORMATS:
         raise CliError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -373,7 +373,7 @@ def query_run(name: str, param: tuple[str, ...], fmt: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user-facing failures into one line and exit code 2."""
-    from consumers.query_pack import QueryPackError
+    from aigc_audit.consumers.query_pack import QueryPackError
 
     try:
         code = app.main(args=argv, prog_name="aigc-audit", standalone_mode=False)

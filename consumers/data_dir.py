@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from consumers.errors import PlatformError
+from aigc_audit.consumers.errors import PlatformError
 
 
 class DataDirBusyError(PlatformError):

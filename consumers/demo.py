@@ -16,16 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from consumers.deployment import Deployment
-from consumers.errors import PlatformError
-from consumers.key_files import make_key_dir
-from consumers.materialiser import MaterialiseStats
-from consumers.query_pack import NamedQuery, bind_params, load_query_pack, run_query
-from consumers.settings import Settings
-from consumers.simulation import SimulationPlan, SimulationSummary, simulate
-from consumers.store.base import QueryResult, Store
-from producers.client import AuditClient
-from producers.events import AuditEvent
+from aigc_audit.consumers.deployment import Deployment
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.key_files import make_key_dir
+from aigc_audit.consumers.materialiser import MaterialiseStats
+from aigc_audit.consumers.query_pack import NamedQuery, bind_params, load_query_pack, run_query
+from aigc_audit.consumers.settings import Settings
+from aigc_audit.consumers.simulation import SimulationPlan, SimulationSummary, simulate
+from aigc_audit.consumers.store.base import QueryResult, Store
+from aigc_audit.producers.client import AuditClient
+from aigc_audit.producers.events import AuditEvent
 
 DEMO_MARKER = ".demo"
 
@@ -105,7 +105,7 @@ def reset_demo_topics(settings: Settings) -> None:
     keys of a root that no longer exists) would land in quarantine."""
     if settings.bus != "kafka" or settings.bootstrap is None:
         return
-    from consumers.kafka_topics import delete_consumer_group, delete_topics
+    from aigc_audit.consumers.kafka_topics import delete_consumer_group, delete_topics
 
     admin = settings.kafka_security("admin")  # on a secured cluster: the admin principal
     topics = [settings.events_topic, settings.keys_topic]
@@ -236,11 +236,11 @@ INSPECTION_DIR = "inspection"
 def inspect(deployment: Deployment, seconds: dict[str, float]) -> DemoInspection:
     """An inspection of the whole month: the report, an export bundle holding it, and the
     bundle verified the way an inspector would, with nothing but the root public key."""
-    from consumers.bundle_verification import format_checks, verify_bundle
-    from consumers.export import export_bundle
-    from consumers.report import build_report
-    from consumers.selection import Selection
-    from producers.signing import load_public_key
+    from aigc_audit.consumers.bundle_verification import format_checks, verify_bundle
+    from aigc_audit.consumers.export import export_bundle
+    from aigc_audit.consumers.report import build_report
+    from aigc_audit.consumers.selection import Selection
+    from aigc_audit.producers.signing import load_public_key
 
     settings = deployment.settings
     store = deployment.store()

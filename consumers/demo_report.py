@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table as RichTable
 
-from consumers.demo import DemoResult
-from consumers.output import result_table
-from consumers.query_pack import load_query_pack
+from aigc_audit.consumers.demo import DemoResult
+from aigc_audit.consumers.output import result_table
+from aigc_audit.consumers.query_pack import load_query_pack
 
 ROWS_SHOWN = 8
 

@@ -9,26 +9,26 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from consumers.checkpoints.checkpointer import Checkpointer, CheckpointSigner
-from consumers.data_dir import DataDirLock
-from consumers.key_files import check_keys, engine_read_roots
-from consumers.key_registry import (
+from aigc_audit.consumers.checkpoints.checkpointer import Checkpointer, CheckpointSigner
+from aigc_audit.consumers.data_dir import DataDirLock
+from aigc_audit.consumers.key_files import check_keys, engine_read_roots
+from aigc_audit.consumers.key_registry import (
     CHECKPOINT_KEY_OWNER,
     EXPORT_KEY_OWNER,
     ensure_root_key,
     register_producer,
     root_public_key,
 )
-from consumers.materialiser import Materialiser
-from consumers.settings import KafkaRole, Settings
-from consumers.store.base import Store
-from consumers.store.embedded import EmbeddedStore
-from producers.client import AuditClient
-from producers.closing import Closing
-from producers.signing import SigningKey
-from producers.transports.base import BusReader, BusWriter
-from producers.transports.embedded_log import EmbeddedLog
-from producers.transports.kafka_security import KafkaSecurity
+from aigc_audit.consumers.materialiser import Materialiser
+from aigc_audit.consumers.settings import KafkaRole, Settings
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store.embedded import EmbeddedStore
+from aigc_audit.producers.client import AuditClient
+from aigc_audit.producers.closing import Closing
+from aigc_audit.producers.signing import SigningKey
+from aigc_audit.producers.transports.base import BusReader, BusWriter
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog
+from aigc_audit.producers.transports.kafka_security import KafkaSecurity
 
 
 class _OnFirstUse:
@@ -88,7 +88,12 @@ class Deployment(Closing):
         if not s.kafka_role_configured("admin"):
             self._topics_ready = True
             return
-        from consumers.kafka_topics import Principals, TopicPlan, ensure_topics, grant_acls
+        from aigc_audit.consumers.kafka_topics import (
+            Principals,
+            TopicPlan,
+            ensure_topics,
+            grant_acls,
+        )
 
         assert s.bootstrap is not None
         plan = TopicPlan(
@@ -125,7 +130,7 @@ class Deployment(Closing):
             if self._writer is None:
                 self._writer = self.log.writer()
             return self._writer
-        from producers.transports.kafka_writer import KafkaLogWriter, KafkaWriterConfig
+        from aigc_audit.producers.transports.kafka_writer import KafkaLogWriter, KafkaWriterConfig
 
         assert s.bootstrap is not None
         security = s.kafka_security(role)
@@ -145,7 +150,7 @@ class Deployment(Closing):
         """The materialiser's readers: the events topic in its group, and the key registry."""
         s = self.settings
         if s.bus == "kafka":
-            from consumers.kafka_source import KafkaGroupReader, KafkaRegistryReader
+            from aigc_audit.consumers.kafka_source import KafkaGroupReader, KafkaRegistryReader
 
             assert s.bootstrap is not None
             self.ensure_topics()
@@ -172,7 +177,7 @@ class Deployment(Closing):
         if self._store is None:
             url = self.settings.clickhouse_url
             if url:
-                from consumers.store.clickhouse import ClickHouseStore
+                from aigc_audit.consumers.store.clickhouse import ClickHouseStore
 
                 self._store = ClickHouseStore.from_url(url)
             else:
@@ -182,8 +187,8 @@ class Deployment(Closing):
                 # Asked of the engine itself: the directories it reads are where no key may be.
                 self._check_keys(engine_read_roots(self._store))
             if migrate:
-                from consumers.store.migrations import MigrationContext
-                from consumers.store.migrations import migrate as run_migrations
+                from aigc_audit.consumers.store.migrations import MigrationContext
+                from aigc_audit.consumers.store.migrations import migrate as run_migrations
 
                 context = MigrationContext(self._store.database, self.settings.clickhouse_cluster)
                 run_migrations(self._store, context)
@@ -193,11 +198,11 @@ class Deployment(Closing):
         """The store for reading: the configured server, else a running ``aigc-audit serve`` of
         this data directory (through clickhouse-connect), else the embedded store itself."""
         if self._store is None and not self.settings.clickhouse_url:
-            from consumers.serve import served_store
+            from aigc_audit.consumers.serve import served_store
 
             served = served_store(self.data_dir)
             if served is not None:
-                from consumers.store.clickhouse import ClickHouseStore
+                from aigc_audit.consumers.store.clickhouse import ClickHouseStore
 
                 self._store = ClickHouseStore.from_url(served.url)
                 return self._store

@@ -46,23 +46,23 @@ from typing import Any
 
 import fastavro
 
-from consumers.engine_schema import EngineView, strict_unions
-from consumers.logical_values import (
+from aigc_audit.consumers.engine_schema import EngineView, strict_unions
+from aigc_audit.consumers.logical_values import (
     MAX_MICROS,
     MIN_MICROS,
     LogicalChecks,
     LogicalField,
     RangeField,
 )
-from consumers.store.tables import EVENTS, GENERATIONS, Table
-from consumers.verification import DecodedBatch
-from producers.batch import SignedBatch
-from producers.codec import HEADER_SIZE, MAGIC, SchemaCatalogue
-from producers.errors import AuditError
-from producers.events import Generation
-from producers.merkle import leaf_hash
-from producers.record_encoder import write_long
-from producers.transports.base import BusMessage
+from aigc_audit.consumers.store.tables import EVENTS, GENERATIONS, Table
+from aigc_audit.consumers.verification import DecodedBatch
+from aigc_audit.producers.batch import SignedBatch
+from aigc_audit.producers.codec import HEADER_SIZE, MAGIC, SchemaCatalogue
+from aigc_audit.producers.errors import AuditError
+from aigc_audit.producers.events import Generation
+from aigc_audit.producers.merkle import leaf_hash
+from aigc_audit.producers.record_encoder import write_long
+from aigc_audit.producers.transports.base import BusMessage
 
 log = logging.getLogger(__name__)
 
@@ -356,6 +356,6 @@ def ingest_directory(store: Any) -> Path:
 
 def engine_reads_files(store: Any) -> bool:
     """Whether the store's engine runs in this process and can read a file we write."""
-    from consumers.store.embedded import EmbeddedStore
+    from aigc_audit.consumers.store.embedded import EmbeddedStore
 
     return isinstance(store, EmbeddedStore)

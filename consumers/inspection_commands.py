@@ -18,11 +18,11 @@ import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from consumers.deployment import Deployment
-from consumers.errors import PlatformError
-from consumers.query_pack import bind_params, get_query, parse_param_args
-from consumers.selection import Selection
-from consumers.settings import Settings
+from aigc_audit.consumers.deployment import Deployment
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.query_pack import bind_params, get_query, parse_param_args
+from aigc_audit.consumers.selection import Selection
+from aigc_audit.consumers.settings import Settings
 
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -113,7 +113,7 @@ def verify(ctx: click.Context, bundle: Path | None, trust: Path | None, check_st
 
     Prints every check with its result; exits 0 only when all pass.
     """
-    from producers.signing import load_public_key
+    from aigc_audit.producers.signing import load_public_key
 
     if check_store == (bundle is not None):
         raise InspectionError("give either BUNDLE --trust KEY, or --store")
@@ -131,7 +131,7 @@ def verify(ctx: click.Context, bundle: Path | None, trust: Path | None, check_st
 
 
 def _verify_store(deployment: Deployment, root: bytes) -> bool:
-    from consumers.store_verification import verify_store
+    from aigc_audit.consumers.store_verification import verify_store
 
     with _spinner() as progress:
         events = _counter(progress, "verifying the store")
@@ -147,7 +147,7 @@ def _verify_store(deployment: Deployment, root: bytes) -> bool:
 
 
 def _verify_bundle(bundle: Path, root: bytes) -> bool:
-    from consumers.bundle_verification import format_checks, verify_bundle
+    from aigc_audit.consumers.bundle_verification import format_checks, verify_bundle
 
     if not bundle.exists():
         raise InspectionError(f"no bundle at {bundle}")
@@ -203,12 +203,12 @@ def export_with_report(
     with_report: bool = True,
 ) -> Any:
     """Export ``selection`` (with its report) from the deployment's store; the export summary."""
-    from consumers.export import export_bundle
+    from aigc_audit.consumers.export import export_bundle
 
     store = deployment.read_store()
     report_html = None
     if with_report:
-        from consumers.report import build_report
+        from aigc_audit.consumers.report import build_report
 
         report_html = build_report(store, selection).html
     with _spinner() as progress:
@@ -240,7 +240,7 @@ def report(
 ) -> None:
     """Write the inspection report (one self-contained HTML file, charts inline) for the
     selected events (default: all) to OUT_PATH (default report.html)."""
-    from consumers.report import write_report
+    from aigc_audit.consumers.report import write_report
 
     selection = build_selection(since, until, subject, families, query_name, params)
     with Deployment(ctx.obj()) as deployment, _spinner() as progress:

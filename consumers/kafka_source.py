@@ -15,10 +15,10 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from consumers.errors import PlatformError
-from producers.errors import BusError
-from producers.transports.base import BusMessage, TopicPartition
-from producers.transports.kafka_security import PLAINTEXT, KafkaSecurity, preflight
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.producers.errors import BusError
+from aigc_audit.producers.transports.base import BusMessage, TopicPartition
+from aigc_audit.producers.transports.kafka_security import PLAINTEXT, KafkaSecurity, preflight
 
 T = TypeVar("T")
 

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from consumers.errors import PlatformError
-from producers.errors import BusError
-from producers.transports.kafka_security import PLAINTEXT, KafkaSecurity, preflight
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.producers.errors import BusError
+from aigc_audit.producers.transports.kafka_security import PLAINTEXT, KafkaSecurity, preflight
 
 
 class KafkaSetupError(PlatformError):

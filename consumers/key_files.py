@@ -22,9 +22,9 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from consumers.errors import PlatformError
-from consumers.store.base import Store
-from producers.signing import unsafe_mode
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.producers.signing import unsafe_mode
 
 KEY_DIR_MODE = 0o700
 LEGACY_KEYS_DIR = "keys"
@@ -52,7 +52,7 @@ def make_key_dir(path: Path) -> None:
 def engine_read_roots(store: Store) -> list[Path]:
     """The directories the embedded engine itself says it reads: its store ``path`` and its
     ``user_files_path`` (empty for a store that is not the embedded engine)."""
-    from consumers.store.embedded import EmbeddedStore
+    from aigc_audit.consumers.store.embedded import EmbeddedStore
 
     if not isinstance(store, EmbeddedStore):
         return []

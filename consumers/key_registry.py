@@ -13,17 +13,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from consumers.key_files import make_key_dir
-from producers.errors import KeyFileError, SignatureError
-from producers.key_registration_codec import encode_registration
-from producers.signing import (
+from aigc_audit.consumers.key_files import make_key_dir
+from aigc_audit.producers.errors import KeyFileError, SignatureError
+from aigc_audit.producers.key_registration_codec import encode_registration
+from aigc_audit.producers.signing import (
     KeyRegistration,
     SigningKey,
     load_public_key,
     sign_registration,
     write_public_key,
 )
-from producers.transports.base import BusWriter
+from aigc_audit.producers.transports.base import BusWriter
 
 PLATFORM_KEY_PREFIX = "aigc-audit."
 """Producer ids the root gives the platform's own keys; a batch signed by one is refused."""

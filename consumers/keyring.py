@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from producers.errors import AuditError
-from producers.key_registration_codec import decode_registration
-from producers.signing import KeyRegistration, verify_registration
+from aigc_audit.producers.errors import AuditError
+from aigc_audit.producers.key_registration_codec import decode_registration
+from aigc_audit.producers.signing import KeyRegistration, verify_registration
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.store.tables import EVENTS, FAMILY_TABLES
-from producers.codec import SchemaCatalogue
+from aigc_audit.consumers.store.tables import EVENTS, FAMILY_TABLES
+from aigc_audit.producers.codec import SchemaCatalogue
 
 MIN_MICROS = -62_135_596_800_000_000
 """0001-01-01T00:00:00Z: the first instant a datetime holds."""

@@ -25,20 +25,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from consumers.chain import AcceptedBatch, ChainHead, ChainTracker
-from consumers.checkpoints.checkpointer import Checkpointer
-from consumers.errors import PlatformError
-from consumers.generation_ingest import GenerationIngest, engine_reads_files, ingest_directory
-from consumers.keyring import KeyRejected, Keyring
-from consumers.poll_write import PollWrite
-from consumers.rows import BusPosition, batch_rows, us_to_datetime
-from consumers.store.base import Store
-from consumers.store.retention import ACTIVE_HOLDS
-from consumers.store.tables import CHAIN_FINDINGS, KEYS, QUARANTINE
-from consumers.verification import BatchVerifier, Verdict
-from producers.codec import SchemaCatalogue, default_catalogue
-from producers.signing import KeyRegistration
-from producers.transports.base import BusMessage, BusReader
+from aigc_audit.consumers.chain import AcceptedBatch, ChainHead, ChainTracker
+from aigc_audit.consumers.checkpoints.checkpointer import Checkpointer
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.generation_ingest import (
+    GenerationIngest,
+    engine_reads_files,
+    ingest_directory,
+)
+from aigc_audit.consumers.keyring import KeyRejected, Keyring
+from aigc_audit.consumers.poll_write import PollWrite
+from aigc_audit.consumers.rows import BusPosition, batch_rows, us_to_datetime
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store.retention import ACTIVE_HOLDS
+from aigc_audit.consumers.store.tables import CHAIN_FINDINGS, KEYS, QUARANTINE
+from aigc_audit.consumers.verification import BatchVerifier, Verdict
+from aigc_audit.producers.codec import SchemaCatalogue, default_catalogue
+from aigc_audit.producers.signing import KeyRegistration
+from aigc_audit.producers.transports.base import BusMessage, BusReader
 
 log = logging.getLogger(__name__)
 

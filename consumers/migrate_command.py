@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import click
 
-from consumers.deployment import Deployment
-from consumers.store.migrations import MigrationContext, MigrationReport
-from consumers.store.migrations import migrate as run_migrations
+from aigc_audit.consumers.deployment import Deployment
+from aigc_audit.consumers.store.migrations import MigrationContext, MigrationReport
+from aigc_audit.consumers.store.migrations import migrate as run_migrations
 
 
 @click.command("migrate")
@@ -30,7 +30,9 @@ from consumers.store.migrations import migrate as run_migrations
 )
 def migrate(dry_run: bool, target: int | None, force: bool) -> None:
     """Apply the store's pending migrations and the configured retention; safe to run twice."""
-    from consumers.cli import settings  # here, not at the top: cli.py imports this module
+    from aigc_audit.consumers.cli import (
+        settings,
+    )  # here, not at the top: cli.py imports this module
 
     s = settings()
     with Deployment(s) as deployment:

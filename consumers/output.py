@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from consumers.store.base import QueryResult
+from aigc_audit.consumers.store.base import QueryResult
 
 FORMATS = ("table", "csv", "json")
 

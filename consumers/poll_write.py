@@ -12,11 +12,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.chain import AcceptedBatch
-from consumers.generation_ingest import GenerationIngest, PollGenerations
-from consumers.rows import BatchRows, BusPosition
-from consumers.store.base import Store
-from consumers.store.tables import BATCHES, CHAIN_FINDINGS, LEGAL_HOLDS, QUARANTINE, Table
+from aigc_audit.consumers.chain import AcceptedBatch
+from aigc_audit.consumers.generation_ingest import GenerationIngest, PollGenerations
+from aigc_audit.consumers.rows import BatchRows, BusPosition
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store.tables import (
+    BATCHES,
+    CHAIN_FINDINGS,
+    LEGAL_HOLDS,
+    QUARANTINE,
+    Table,
+)
 
 
 @dataclass

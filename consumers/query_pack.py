@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib.resources import files
 
-from consumers.errors import PlatformError
-from consumers.store.base import QueryResult, Store
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.store.base import QueryResult, Store
 
-PACKAGE = "queries"
+PACKAGE = "aigc_audit.queries"
 """The package whose ``*.sql`` files form the pack (shipped in the wheel as package data)."""
 
 PARAM_TYPES: tuple[str, ...] = (

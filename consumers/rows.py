@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consumers.store.tables import BATCHES, EVENTS, FAMILY_TABLES, LEGAL_HOLDS, Table
-from producers.batch import SignedBatch
-from producers.merkle import leaf_hash
+from aigc_audit.consumers.store.tables import BATCHES, EVENTS, FAMILY_TABLES, LEGAL_HOLDS, Table
+from aigc_audit.producers.batch import SignedBatch
+from aigc_audit.producers.merkle import leaf_hash
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consumers.errors import PlatformError
-from consumers.query_pack import bind_params, get_query
-from consumers.store.tables import FAMILY_TABLES
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.query_pack import bind_params, get_query
+from aigc_audit.consumers.store.tables import FAMILY_TABLES
 
 FAMILIES: Mapping[str, str] = {
     table.name: fullname for fullname, table in FAMILY_TABLES.items()

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consumers.deployment import Deployment
-from consumers.errors import PlatformError
-from consumers.materialiser import MaterialiseStats
-from consumers.settings import Settings
+from aigc_audit.consumers.deployment import Deployment
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.materialiser import MaterialiseStats
+from aigc_audit.consumers.settings import Settings
 
 SERVE_FILE = "serve.json"
 
@@ -74,10 +74,10 @@ def serve(
     on_progress: Any = None,
 ) -> MaterialiseStats:
     """Serve the embedded store until ``stop`` is set; materialise from the bus meanwhile."""
-    from consumers.store.embedded import EmbeddedStore
-    from consumers.store.passwords import hash_password
-    from consumers.store.reader_policy import ReaderLimits
-    from consumers.store.server import StoreServer
+    from aigc_audit.consumers.store.embedded import EmbeddedStore
+    from aigc_audit.consumers.store.passwords import hash_password
+    from aigc_audit.consumers.store.reader_policy import ReaderLimits
+    from aigc_audit.consumers.store.server import StoreServer
 
     if settings.clickhouse_url:
         raise ServeError("serve owns an embedded store; with clickhouse_url set there is none")

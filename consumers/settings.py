@@ -24,13 +24,17 @@ from pydantic import (
     model_validator,
 )
 
-from consumers.errors import PlatformError
-from consumers.key_files import default_key_dir
-from consumers.store.retention import check_days, check_overrides
-from producers.client import TOPIC_PREFIX
-from producers.errors import SignatureError
-from producers.signing import read_private_file
-from producers.transports.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.key_files import default_key_dir
+from aigc_audit.consumers.store.retention import check_days, check_overrides
+from aigc_audit.producers.client import TOPIC_PREFIX
+from aigc_audit.producers.errors import SignatureError
+from aigc_audit.producers.signing import read_private_file
+from aigc_audit.producers.transports.kafka_security import (
+    KafkaSecurity,
+    SaslMechanism,
+    SecurityProtocol,
+)
 
 CONFIG_ENV = "AIGC_AUDIT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("aigc-audit.toml")

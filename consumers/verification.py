@@ -19,18 +19,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consumers.chain import ChainTracker, ChainVerdict
-from consumers.key_registry import PLATFORM_KEY_PREFIX
-from consumers.keyring import Keyring
-from consumers.logical_values import LogicalChecks
-from consumers.rows import DecodedEvent
-from producers.batch import SignedBatch
-from producers.codec import MAGIC, SchemaCatalogue
-from producers.errors import AuditError, UnknownSchemaError
-from producers.events import FAMILY_SCHEMAS, Generation
-from producers.merkle import leaf_hash, root_from_leaf_hashes
-from producers.signing import batch_signing_input, verify_signature
-from producers.transports.base import BusMessage
+from aigc_audit.consumers.chain import ChainTracker, ChainVerdict
+from aigc_audit.consumers.key_registry import PLATFORM_KEY_PREFIX
+from aigc_audit.consumers.keyring import Keyring
+from aigc_audit.consumers.logical_values import LogicalChecks
+from aigc_audit.consumers.rows import DecodedEvent
+from aigc_audit.producers.batch import SignedBatch
+from aigc_audit.producers.codec import MAGIC, SchemaCatalogue
+from aigc_audit.producers.errors import AuditError, UnknownSchemaError
+from aigc_audit.producers.events import FAMILY_SCHEMAS, Generation
+from aigc_audit.producers.merkle import leaf_hash, root_from_leaf_hashes
+from aigc_audit.producers.signing import batch_signing_input, verify_signature
+from aigc_audit.producers.transports.base import BusMessage
 
 REASONS = (
     "not_a_batch",

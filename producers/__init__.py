@@ -2,8 +2,8 @@
 
 Example::
 
-    from producers import AuditClient, Generation, SigningKey, pseudonymise
-    from producers.transports.embedded_log import EmbeddedLog
+    from aigc_audit.producers import AuditClient, Generation, SigningKey, pseudonymise
+    from aigc_audit.producers.transports.embedded_log import EmbeddedLog
 
     bus = EmbeddedLog(".aigc-audit/bus.sqlite3").writer()
     with AuditClient(service_id="chat", producer_id="chat-1",
@@ -15,8 +15,8 @@ This package never imports the platform side (``consumers``).
 
 from __future__ import annotations
 
-from producers.client import EVENTS_TOPIC, AuditClient, build_event
-from producers.errors import (
+from aigc_audit.producers.client import EVENTS_TOPIC, AuditClient, build_event
+from aigc_audit.producers.errors import (
     AuditError,
     AuditTrailDownError,
     BackPressureError,
@@ -27,11 +27,11 @@ from producers.errors import (
     SpoolError,
     SpoolFullError,
 )
-from producers.events import *  # noqa: F403 - the event models are the client's vocabulary
-from producers.events import __all__ as _event_names
-from producers.pseudonym import pseudonymise
-from producers.signing import SigningKey
-from producers.spool import DiskSpool, SpoolDepth
+from aigc_audit.producers.events import *  # noqa: F403 - the event models are the client's vocabulary
+from aigc_audit.producers.events import __all__ as _event_names
+from aigc_audit.producers.pseudonym import pseudonymise
+from aigc_audit.producers.signing import SigningKey
+from aigc_audit.producers.spool import DiskSpool, SpoolDepth
 
 __all__ = [
     "EVENTS_TOPIC",

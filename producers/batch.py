@@ -11,11 +11,11 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from producers.codec import SchemaCatalogue, default_catalogue
-from producers.errors import DecodeError, MerkleError
-from producers.merkle import merkle_root
-from producers.record_encoder import LENGTH_PREFIXES, write_long
-from producers.signing import (
+from aigc_audit.producers.codec import SchemaCatalogue, default_catalogue
+from aigc_audit.producers.errors import DecodeError, MerkleError
+from aigc_audit.producers.merkle import merkle_root
+from aigc_audit.producers.record_encoder import LENGTH_PREFIXES, write_long
+from aigc_audit.producers.signing import (
     BatchHead,
     SigningKey,
     batch_digest,

@@ -53,10 +53,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from producers.batch import SignedBatch, seal_batch
-from producers.chain_state import ChainPosition, ChainStateFile, DurableChain
-from producers.codec import SchemaCatalogue
-from producers.errors import (
+from aigc_audit.producers.batch import SignedBatch, seal_batch
+from aigc_audit.producers.chain_state import ChainPosition, ChainStateFile, DurableChain
+from aigc_audit.producers.codec import SchemaCatalogue
+from aigc_audit.producers.errors import (
     AuditError,
     AuditTrailDownError,
     BackPressureError,
@@ -67,9 +67,9 @@ from producers.errors import (
     SpoolError,
     SpoolFullError,
 )
-from producers.signing import SigningKey
-from producers.spool import DiskSpool, SpoolDepth
-from producers.transports.base import BusWriter, availability_check
+from aigc_audit.producers.signing import SigningKey
+from aigc_audit.producers.spool import DiskSpool, SpoolDepth
+from aigc_audit.producers.transports.base import BusWriter, availability_check
 
 # Messages read from the spool per peek while draining; each is still published and removed
 # one at a time, so a failure mid-chunk re-sends at most the one message being published.

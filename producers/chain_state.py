@@ -52,8 +52,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from producers.errors import AuditError
-from producers.signing import GENESIS_DIGEST
+from aigc_audit.producers.errors import AuditError
+from aigc_audit.producers.signing import GENESIS_DIGEST
 
 _DIGEST_BYTES = 32
 

@@ -10,18 +10,18 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from producers.batcher import (
+from aigc_audit.producers.batcher import (
     DEFAULT_EMIT_TIMEOUT,
     DEFAULT_MAX_QUEUE_BYTES,
     DEFAULT_MAX_QUEUE_EVENTS,
     BatchAssembler,
     BatcherStats,
 )
-from producers.chain_state import ChainStateFile
-from producers.closing import Closing
-from producers.codec import SchemaCatalogue, default_catalogue
-from producers.errors import AuditTrailDownError, EventValidationError
-from producers.events import (
+from aigc_audit.producers.chain_state import ChainStateFile
+from aigc_audit.producers.closing import Closing
+from aigc_audit.producers.codec import SchemaCatalogue, default_catalogue
+from aigc_audit.producers.errors import AuditTrailDownError, EventValidationError
+from aigc_audit.producers.events import (
     AgreementAcceptance,
     AnnotationQualityCheck,
     AuditEvent,
@@ -37,11 +37,11 @@ from producers.events import (
     TrainingDataIntake,
     UserSanction,
 )
-from producers.record_encoder import RecordEncoder
-from producers.signing import SigningKey
-from producers.spool import DB_FILENAME as SPOOL_DB_FILENAME
-from producers.spool import DiskSpool, SpoolDepth
-from producers.transports.base import BusWriter
+from aigc_audit.producers.record_encoder import RecordEncoder
+from aigc_audit.producers.signing import SigningKey
+from aigc_audit.producers.spool import DB_FILENAME as SPOOL_DB_FILENAME
+from aigc_audit.producers.spool import DiskSpool, SpoolDepth
+from aigc_audit.producers.transports.base import BusWriter
 
 TOPIC_PREFIX = "aigc-audit"
 EVENTS_TOPIC = f"{TOPIC_PREFIX}.events"
@@ -110,8 +110,8 @@ class AuditClient(Closing):
 
     Example::
 
-        from producers import AuditClient, Generation, SigningKey
-        from producers.transports.embedded_log import EmbeddedLog
+        from aigc_audit.producers import AuditClient, Generation, SigningKey
+        from aigc_audit.producers.transports.embedded_log import EmbeddedLog
 
         bus = EmbeddedLog(Path(".aigc-audit/bus.sqlite3")).writer()
         with AuditClient(service_id="chat", producer_id="chat-1",

@@ -34,7 +34,12 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint as _fastavro_fingerprint
 from fastavro.schema import to_parsing_canonical_form
 
-from producers.errors import DecodeError, EventValidationError, SchemaError, UnknownSchemaError
+from aigc_audit.producers.errors import (
+    DecodeError,
+    EventValidationError,
+    SchemaError,
+    UnknownSchemaError,
+)
 
 MAGIC = b"\xc3\x01"
 FINGERPRINT_SIZE = 8
@@ -238,7 +243,7 @@ class SchemaCatalogue:
 
     def __init__(self, directory: str | os.PathLike[str] | Traversable | None = None) -> None:
         if directory is None:
-            root: Traversable = resources.files("schemas")
+            root: Traversable = resources.files("aigc_audit.schemas")
         elif isinstance(directory, str | os.PathLike):
             root = Path(directory)
         else:

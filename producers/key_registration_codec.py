@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from producers.codec import SchemaCatalogue, default_catalogue
-from producers.errors import DecodeError
-from producers.signing import KeyRegistration
+from aigc_audit.producers.codec import SchemaCatalogue, default_catalogue
+from aigc_audit.producers.errors import DecodeError
+from aigc_audit.producers.signing import KeyRegistration
 
 KEY_REGISTRATION = "aigc.audit.KeyRegistration"
 

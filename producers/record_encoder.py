@@ -30,9 +30,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from producers.codec import MAGIC, SchemaCatalogue
-from producers.errors import EventValidationError, SchemaError
-from producers.events.base import Attr, AuditEvent, Const, Nested, Param, RecordLayout, Source
+from aigc_audit.producers.codec import MAGIC, SchemaCatalogue
+from aigc_audit.producers.errors import EventValidationError, SchemaError
+from aigc_audit.producers.events.base import (
+    Attr,
+    AuditEvent,
+    Const,
+    Nested,
+    Param,
+    RecordLayout,
+    Source,
+)
 
 Encoder = Callable[[Any], bytes]
 

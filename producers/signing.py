@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from producers.errors import KeyFileError, SignatureError
+from aigc_audit.producers.errors import KeyFileError, SignatureError
 
 BATCH_DOMAIN = b"AIGC-AUDIT-BATCH-V1\x00"
 KEYREG_DOMAIN = b"AIGC-AUDIT-KEYREG-V1\x00"

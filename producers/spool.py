@@ -50,8 +50,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from producers.closing import Closing
-from producers.errors import SpoolError, SpoolFullError
+from aigc_audit.producers.closing import Closing
+from aigc_audit.producers.errors import SpoolError, SpoolFullError
 
 try:  # POSIX only; elsewhere the spool simply is not guarded against a second opener.
     import fcntl

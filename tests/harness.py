@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from consumers.deployment import Deployment
-from consumers.materialiser import Materialiser, MaterialiseStats
-from consumers.settings import Settings, load_settings
-from consumers.store.base import QueryResult
-from producers.batch import SignedBatch, seal_batch
-from producers.codec import default_catalogue
-from producers.events import AuditEvent, Generation
-from producers.signing import GENESIS_DIGEST, SigningKey
+from aigc_audit.consumers.deployment import Deployment
+from aigc_audit.consumers.materialiser import Materialiser, MaterialiseStats
+from aigc_audit.consumers.settings import Settings, load_settings
+from aigc_audit.consumers.store.base import QueryResult
+from aigc_audit.producers.batch import SignedBatch, seal_batch
+from aigc_audit.producers.codec import default_catalogue
+from aigc_audit.producers.events import AuditEvent, Generation
+from aigc_audit.producers.signing import GENESIS_DIGEST, SigningKey
 
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from infra.kafka import broker
-from infra.kafka.broker import BrokerState
+from aigc_audit.infra.kafka import broker
+from aigc_audit.infra.kafka.broker import BrokerState
 
 BOOTSTRAP_ENV = "AIGC_AUDIT_KAFKA_BOOTSTRAP"
 

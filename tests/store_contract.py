@@ -17,9 +17,15 @@ from typing import Any
 
 import pytest
 
-from consumers.store.base import Store, StoreError
-from consumers.store.checksums import table_checksums
-from consumers.store.tables import ALL_TABLES, BINARY_STRINGS, GENERATIONS, SCHEMA_MIGRATIONS, Table
+from aigc_audit.consumers.store.base import Store, StoreError
+from aigc_audit.consumers.store.checksums import table_checksums
+from aigc_audit.consumers.store.tables import (
+    ALL_TABLES,
+    BINARY_STRINGS,
+    GENERATIONS,
+    SCHEMA_MIGRATIONS,
+    Table,
+)
 
 Row = dict[str, Any]
 

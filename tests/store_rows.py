@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consumers.store.base import Store
-from consumers.store.tables import (
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store.tables import (
     BATCHES,
     CHAIN_FINDINGS,
     DATA_HANDLING,

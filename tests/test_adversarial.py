@@ -11,10 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from consumers.key_registry import publish_registration, register_producer, revoke
-from producers.batch import SignedBatch
-from producers.codec import MAGIC
-from producers.signing import KeyRegistration, SigningKey, batch_signing_input, sign_registration
+from aigc_audit.consumers.key_registry import publish_registration, register_producer, revoke
+from aigc_audit.producers.batch import SignedBatch
+from aigc_audit.producers.codec import MAGIC
+from aigc_audit.producers.signing import (
+    KeyRegistration,
+    SigningKey,
+    batch_signing_input,
+    sign_registration,
+)
 from tests.harness import Harness, generation, now_us
 
 pytestmark = pytest.mark.chdb
@@ -257,7 +262,7 @@ def test_a_run_of_bad_messages_stops_the_materialiser_when_asked(tmp_path: Path)
     """With on_reject_flood = "stop", a bad deploy (or a lost key) stops the materialiser at
     the alert instead of quietly quarantining the whole stream; what it wrote before stopping
     (the alert among it) is committed and nothing is settled twice."""
-    from consumers.materialiser import MaterialiserHalted
+    from aigc_audit.consumers.materialiser import MaterialiserHalted
 
     h = Harness(tmp_path / "data", reject_alert_streak=3, on_reject_flood="stop")
     try:
@@ -287,7 +292,7 @@ def test_a_run_of_bad_messages_stops_the_materialiser_when_asked(tmp_path: Path)
 
 
 def test_the_deprecated_streak_limit_still_stops(tmp_path: Path) -> None:
-    from consumers.materialiser import MaterialiserHalted
+    from aigc_audit.consumers.materialiser import MaterialiserHalted
 
     with pytest.warns(DeprecationWarning, match="quarantine_streak_limit is deprecated"):
         h = Harness(tmp_path / "data", quarantine_streak_limit=2)

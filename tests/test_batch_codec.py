@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from producers.batch import SIGNED_BATCH, SignedBatch, seal_batch
-from producers.codec import MAGIC, SchemaCatalogue, default_catalogue
-from producers.errors import (
+from aigc_audit.producers.batch import SIGNED_BATCH, SignedBatch, seal_batch
+from aigc_audit.producers.codec import MAGIC, SchemaCatalogue, default_catalogue
+from aigc_audit.producers.errors import (
     DecodeError,
     EventValidationError,
     MerkleError,
@@ -22,9 +22,9 @@ from producers.errors import (
     SignatureError,
     UnknownSchemaError,
 )
-from producers.key_registration_codec import decode_registration, encode_registration
-from producers.merkle import merkle_root
-from producers.signing import (
+from aigc_audit.producers.key_registration_codec import decode_registration, encode_registration
+from aigc_audit.producers.merkle import merkle_root
+from aigc_audit.producers.signing import (
     GENESIS_DIGEST,
     KeyRegistration,
     SigningKey,
@@ -32,7 +32,7 @@ from producers.signing import (
     verify_registration,
 )
 
-SCHEMAS = resources.files("schemas")
+SCHEMAS = resources.files("aigc_audit.schemas")
 OWN_FILES = ("aigc.audit.SignedBatch.avsc", "aigc.audit.KeyRegistration.avsc")
 
 

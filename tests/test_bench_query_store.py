@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from consumers.bench.query_store import (
+from aigc_audit.consumers.bench.query_store import (
     BATCH_EVENTS,
     FAMILY_OF,
     PackParams,
@@ -20,8 +20,8 @@ from consumers.bench.query_store import (
     sample_params,
     time_query_pack,
 )
-from consumers.query_pack import load_query_pack, run_query
-from producers.taxonomy import RISKS
+from aigc_audit.consumers.query_pack import load_query_pack, run_query
+from aigc_audit.producers.taxonomy import RISKS
 
 pytestmark = pytest.mark.chdb
 
@@ -73,7 +73,7 @@ DATA_TABLES = (
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, SyntheticSummary]]:
     """One small synthetic store for the module (chDB allows one session per process)."""
     pytest.importorskip("chdb")
-    from consumers.store.embedded import EmbeddedStore
+    from aigc_audit.consumers.store.embedded import EmbeddedStore
 
     store = EmbeddedStore(Path(tmp_path_factory.mktemp("bench-query-store")) / "store")
     store.migrate()

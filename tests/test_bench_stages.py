@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from consumers.bench import stages
-from consumers.bench.stages import (
+from aigc_audit.consumers.bench import stages
+from aigc_audit.consumers.bench.stages import (
     BATCH_SIZE,
     STAGES,
     StageCheckError,
@@ -22,12 +22,12 @@ from consumers.bench.stages import (
     bytes_per_event,
     measure_stages,
 )
-from producers.batch import SignedBatch
-from producers.codec import SchemaCatalogue, default_catalogue
-from producers.events import Generation, ModerationAction
-from producers.signing import GENESIS_DIGEST, SigningKey
-from producers.transports.base import BusMessage
-from producers.transports.embedded_log import EmbeddedLog
+from aigc_audit.producers.batch import SignedBatch
+from aigc_audit.producers.codec import SchemaCatalogue, default_catalogue
+from aigc_audit.producers.events import Generation, ModerationAction
+from aigc_audit.producers.signing import GENESIS_DIGEST, SigningKey
+from aigc_audit.producers.transports.base import BusMessage
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog
 
 N = 2_000
 BATCHES = math.ceil(N / BATCH_SIZE)

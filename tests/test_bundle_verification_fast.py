@@ -24,23 +24,23 @@ from typing import Any
 import pytest
 from fastavro import reader, writer
 
-from consumers.bundle_verification import BundleVerification, fast_events, verify_bundle
-from consumers.bundle_verification import event_checks as event_checks_module
-from consumers.bundle_verification.inclusion import (
+from aigc_audit.consumers.bundle_verification import BundleVerification, fast_events, verify_bundle
+from aigc_audit.consumers.bundle_verification import event_checks as event_checks_module
+from aigc_audit.consumers.bundle_verification.inclusion import (
     complete_batch_paths,
     included,
     leaf_hashes,
     proof_hashes,
     proofs_lead_to_root,
 )
-from consumers.export import bundle_format as fmt
-from consumers.export.exporter import export_bundle
-from consumers.export.line_compiler import compile_line_renderers, constant_fields
-from consumers.export.store_reader import TreeLevels
-from consumers.selection import Selection
-from producers.codec import SchemaCatalogue, default_catalogue
-from producers.errors import AuditError
-from producers.events import (
+from aigc_audit.consumers.export import bundle_format as fmt
+from aigc_audit.consumers.export.exporter import export_bundle
+from aigc_audit.consumers.export.line_compiler import compile_line_renderers, constant_fields
+from aigc_audit.consumers.export.store_reader import TreeLevels
+from aigc_audit.consumers.selection import Selection
+from aigc_audit.producers.codec import SchemaCatalogue, default_catalogue
+from aigc_audit.producers.errors import AuditError
+from aigc_audit.producers.events import (
     AgreementAcceptance,
     AuditEvent,
     Complaint,
@@ -48,7 +48,7 @@ from producers.events import (
     Rectification,
     RetentionPurge,
 )
-from producers.signing import SigningKey, load_public_key
+from aigc_audit.producers.signing import SigningKey, load_public_key
 from tests.harness import T0, Harness, generation
 from tests.test_export_bundle import moderation, pi_request, safety_evaluation, sanction
 
@@ -270,7 +270,7 @@ def test_line_checks_read_released_versions_that_read_field_for_field() -> None:
 
     from fastavro import schemaless_writer
 
-    from producers.codec import MAGIC
+    from aigc_audit.producers.codec import MAGIC
 
     catalogue = default_catalogue()
     rng = random.Random(12)

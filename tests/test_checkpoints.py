@@ -8,16 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from consumers.checkpoints.note import (
+from aigc_audit.consumers.checkpoints.note import (
     Checkpoint,
     CheckpointError,
     key_hash,
     open_checkpoint,
     sign_checkpoint,
 )
-from consumers.key_registry import CHECKPOINT_KEY_OWNER
-from producers.merkle import consistency_proof, leaf_hash, root_from_leaf_hashes, verify_consistency
-from producers.signing import SigningKey, verify_signature
+from aigc_audit.consumers.key_registry import CHECKPOINT_KEY_OWNER
+from aigc_audit.producers.merkle import (
+    consistency_proof,
+    leaf_hash,
+    root_from_leaf_hashes,
+    verify_consistency,
+)
+from aigc_audit.producers.signing import SigningKey, verify_signature
 from tests.harness import Harness, generation
 
 # golang.org/x/mod/sumdb/note's documented example: verifier key and a signed note.

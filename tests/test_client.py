@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from producers import (
+from aigc_audit.producers import (
     AuditClient,
     AuditError,
     AuditTrailDownError,
@@ -28,11 +28,11 @@ from producers import (
     SigningKey,
     build_event,
 )
-from producers import client as client_module
-from producers.batch import SignedBatch
-from producers.chain_state import ChainPosition, ChainStateFile
-from producers.codec import default_catalogue
-from producers.events import (
+from aigc_audit.producers import client as client_module
+from aigc_audit.producers.batch import SignedBatch
+from aigc_audit.producers.chain_state import ChainPosition, ChainStateFile
+from aigc_audit.producers.codec import default_catalogue
+from aigc_audit.producers.events import (
     AgreementAcceptance,
     AnnotationQualityCheck,
     AuditEvent,
@@ -50,9 +50,9 @@ from producers.events import (
     TrainingDataIntake,
     UserSanction,
 )
-from producers.merkle import merkle_root
-from producers.signing import GENESIS_DIGEST, batch_signing_input, verify_signature
-from producers.transports.embedded_log import EmbeddedLog
+from aigc_audit.producers.merkle import merkle_root
+from aigc_audit.producers.signing import GENESIS_DIGEST, batch_signing_input, verify_signature
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog
 
 T = datetime(2026, 9, 1, 12, 0, 0, 123456, tzinfo=UTC)
 D = hashlib.sha256(b"x").digest()
@@ -193,7 +193,7 @@ ONE_OF_EACH: list[AuditEvent] = [
 
 
 def test_one_of_each_kind_covers_every_kind() -> None:
-    from producers.events import EVENT_KINDS
+    from aigc_audit.producers.events import EVENT_KINDS
 
     assert {e.EVENT_TYPE for e in ONE_OF_EACH} == set(EVENT_KINDS)
 
@@ -376,8 +376,8 @@ def test_events_are_flushed_at_interpreter_exit(tmp_path: Path) -> None:
     script = f"""
 import uuid
 from pathlib import Path
-from producers import AuditClient, SigningKey
-from producers.transports.embedded_log import EmbeddedLog
+from aigc_audit.producers import AuditClient, SigningKey
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog
 from tests.test_client import gen
 client = AuditClient(service_id="svc", producer_id="svc-1", key=SigningKey.generate(),
                      bus=EmbeddedLog(Path({str(tmp_path / "bus.sqlite3")!r})).writer(),
@@ -578,7 +578,7 @@ def test_an_event_that_does_not_encode_is_reported_never_lost_silently(
     bad = unencodable(2)
     with EmbeddedLog(tmp_path / "bus.sqlite3") as log:
         client = make_client(log, key, batch_size=1000, linger=60)
-        with caplog.at_level(logging.ERROR, logger="producers.batcher"):
+        with caplog.at_level(logging.ERROR, logger="aigc_audit.producers.batcher"):
             good = [client.generation(gen(1)), client.emit(bad), client.generation(gen(3))]
             assert good[1] == bad.event_id  # accepted: encoding is the worker's
             with pytest.raises(EventValidationError, match=str(bad.event_id)) as info:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from consumers.store import ddl
-from consumers.store.base import QueryResult, Store
-from consumers.store.migrations import (
+from aigc_audit.consumers.store import ddl
+from aigc_audit.consumers.store.base import QueryResult, Store
+from aigc_audit.consumers.store.migrations import (
     Migration,
     MigrationContext,
     MigrationError,
@@ -26,15 +26,15 @@ from consumers.store.migrations import (
     migrate,
     validate,
 )
-from consumers.store.migrations.m0001_initial import forwards as initial_forwards
-from consumers.store.retention import (
+from aigc_audit.consumers.store.migrations.m0001_initial import forwards as initial_forwards
+from aigc_audit.consumers.store.retention import (
     HELD_TABLES,
     TTL_COLUMNS,
     RetentionPolicy,
     hold_condition,
     ttl_clause,
 )
-from consumers.store.tables import ALL_TABLES, Table
+from aigc_audit.consumers.store.tables import ALL_TABLES, Table
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra" / "clickhouse"
@@ -260,7 +260,7 @@ def test_single_node_ddl_has_no_cluster_parts() -> None:
 
 @pytest.fixture(scope="module")
 def chdb_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    from consumers.store.embedded import EmbeddedStore
+    from aigc_audit.consumers.store.embedded import EmbeddedStore
 
     store = EmbeddedStore(tmp_path_factory.mktemp("ddl") / "store", database="ddl_check")
     try:

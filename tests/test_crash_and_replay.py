@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from consumers.store.checksums import table_checksums
-from producers.events import ModerationAction
+from aigc_audit.consumers.store.checksums import table_checksums
+from aigc_audit.producers.events import ModerationAction
 from tests.harness import T0, Harness, generation
 
 pytestmark = pytest.mark.chdb

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from producers.errors import AuditError, BusError, BusUnavailableError
-from producers.transports.base import BusMessage, BusReader, BusWriter, positions_after
-from producers.transports.embedded_log import (
+from aigc_audit.producers.errors import AuditError, BusError, BusUnavailableError
+from aigc_audit.producers.transports.base import BusMessage, BusReader, BusWriter, positions_after
+from aigc_audit.producers.transports.embedded_log import (
     DEFAULT_FILENAME,
     EmbeddedLog,
     EmbeddedLogReader,
@@ -319,7 +319,7 @@ def test_two_threads_get_dense_distinct_offsets(log: EmbeddedLog, shared_writer:
 _PROCESS_PUBLISHER = """
 import sys, time
 from pathlib import Path
-from producers.transports.embedded_log import EmbeddedLog
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog
 
 path, name, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 log = EmbeddedLog(path, partitions=1)
@@ -372,7 +372,7 @@ def test_processes_publishing_concurrently_get_dense_offsets(tmp_path: Path) -> 
 
 _CRASHING_PUBLISHER = """
 import sys, time
-from producers.transports.embedded_log import EmbeddedLog
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog
 
 writer = EmbeddedLog(sys.argv[1]).writer()
 for i in range(50):
@@ -383,7 +383,7 @@ time.sleep(120)  # killed here: no close(), no checkpoint, no clean exit
 
 _READER = """
 import sys
-from producers.transports.embedded_log import EmbeddedLog
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog
 
 reader = EmbeddedLog(sys.argv[1]).reader("other-process", ["t"])
 for message in reader.poll(1000, timeout_s=10):

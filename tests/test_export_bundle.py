@@ -18,21 +18,25 @@ from typing import Any
 import pytest
 from fastavro import reader, writer
 
-from consumers.bundle_verification import (
+from aigc_audit.consumers.bundle_verification import (
     BundleError,
     BundleVerification,
     format_checks,
     verify_bundle,
 )
-from consumers.checkpoints.note import parse_note, sign_checkpoint
-from consumers.export import bundle_format as fmt
-from consumers.export.exporter import ExportError, export_bundle
-from consumers.key_registry import CHECKPOINT_KEY_OWNER, EXPORT_KEY_OWNER, PLATFORM_KEY_PREFIX
-from consumers.materialiser import Materialiser
-from consumers.selection import Selection
-from consumers.store.tables import FAMILY_TABLES
-from producers.codec import default_catalogue
-from producers.events import (
+from aigc_audit.consumers.checkpoints.note import parse_note, sign_checkpoint
+from aigc_audit.consumers.export import bundle_format as fmt
+from aigc_audit.consumers.export.exporter import ExportError, export_bundle
+from aigc_audit.consumers.key_registry import (
+    CHECKPOINT_KEY_OWNER,
+    EXPORT_KEY_OWNER,
+    PLATFORM_KEY_PREFIX,
+)
+from aigc_audit.consumers.materialiser import Materialiser
+from aigc_audit.consumers.selection import Selection
+from aigc_audit.consumers.store.tables import FAMILY_TABLES
+from aigc_audit.producers.codec import default_catalogue
+from aigc_audit.producers.events import (
     AuditEvent,
     Complaint,
     ImplicitLabel,
@@ -43,7 +47,7 @@ from producers.events import (
     SafetyEvaluation,
     UserSanction,
 )
-from producers.signing import SigningKey, load_public_key, sign_registration
+from aigc_audit.producers.signing import SigningKey, load_public_key, sign_registration
 from tests.harness import T0, Harness, generation
 
 pytestmark = [pytest.mark.chdb, pytest.mark.e2e]
@@ -327,9 +331,10 @@ def test_bundle_format_mirrors_the_platform_names() -> None:
 
 def test_verifier_needs_no_store() -> None:
     code = (
-        "import sys, consumers.bundle_verification\n"
+        "import sys, aigc_audit.consumers.bundle_verification\n"
         "bad = [m for m in sys.modules if m.startswith(('chdb', 'clickhouse_connect', "
-        "'consumers.store', 'consumers.export.exporter', 'kafka'))]\n"
+        "'aigc_audit.consumers.store', 'aigc_audit.consumers.export.exporter', "
+        "'kafka'))]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)

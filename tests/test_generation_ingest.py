@@ -11,21 +11,25 @@ from typing import Any
 import pytest
 from fastavro import schemaless_writer
 
-from consumers.generation_ingest import GenerationIngest
-from consumers.logical_values import LogicalChecks
-from consumers.rows import BusPosition, DecodedEvent, batch_rows
-from consumers.store.embedded import EmbeddedStore
-from consumers.store.tables import BATCHES, EVENTS, GENERATIONS, Table
-from consumers.store_verification import verify_store
-from consumers.store_verification.canonical import actual_row, canonical, canonical_select
-from producers.batch import seal_batch
-from producers.codec import HEADER_SIZE, default_catalogue
-from producers.errors import AuditError
-from producers.events import LegalHold, ModerationAction
-from producers.events.base import AVRO_LONG_MAX
-from producers.events.generation import ImplicitLabel
-from producers.signing import SigningKey, load_public_key
-from producers.transports.base import BusMessage
+from aigc_audit.consumers.generation_ingest import GenerationIngest
+from aigc_audit.consumers.logical_values import LogicalChecks
+from aigc_audit.consumers.rows import BusPosition, DecodedEvent, batch_rows
+from aigc_audit.consumers.store.embedded import EmbeddedStore
+from aigc_audit.consumers.store.tables import BATCHES, EVENTS, GENERATIONS, Table
+from aigc_audit.consumers.store_verification import verify_store
+from aigc_audit.consumers.store_verification.canonical import (
+    actual_row,
+    canonical,
+    canonical_select,
+)
+from aigc_audit.producers.batch import seal_batch
+from aigc_audit.producers.codec import HEADER_SIZE, default_catalogue
+from aigc_audit.producers.errors import AuditError
+from aigc_audit.producers.events import LegalHold, ModerationAction
+from aigc_audit.producers.events.base import AVRO_LONG_MAX
+from aigc_audit.producers.events.generation import ImplicitLabel
+from aigc_audit.producers.signing import SigningKey, load_public_key
+from aigc_audit.producers.transports.base import BusMessage
 from tests.harness import T0, Harness, generation
 
 pytestmark = pytest.mark.chdb

@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from infra.kafka import broker
-from infra.kafka.broker import BrokerState, InfraError
-from infra.kafka.commands import kafka
+from aigc_audit.infra.kafka import broker
+from aigc_audit.infra.kafka.broker import BrokerState, InfraError
+from aigc_audit.infra.kafka.commands import kafka
 from tests.kafka_broker import client_config
 
 pytestmark = pytest.mark.kafka

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from consumers.store.embedded import EmbeddedStore
-from consumers.store.server import StoreServer
-from infra.kafka.broker import BrokerState
+from aigc_audit.consumers.store.embedded import EmbeddedStore
+from aigc_audit.consumers.store.server import StoreServer
+from aigc_audit.infra.kafka.broker import BrokerState
 from tests.harness import Harness, generation
 from tests.kafka_broker import client_config, kafka_settings, security_env
 
@@ -75,7 +75,7 @@ def test_two_materialisers_share_partitions_exactly_once(
     command = [
         sys.executable,
         "-m",
-        "consumers.cli",
+        "aigc_audit.consumers.cli",
         "consume",
         "--follow",
         "--json",

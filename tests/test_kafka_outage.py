@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from infra.kafka import broker as kafka_broker_infra
-from infra.kafka.broker import BrokerState
-from producers import AuditTrailDownError
+from aigc_audit.infra.kafka import broker as kafka_broker_infra
+from aigc_audit.infra.kafka.broker import BrokerState
+from aigc_audit.producers import AuditTrailDownError
 from tests.harness import Harness, generation
 from tests.kafka_broker import security_settings
 

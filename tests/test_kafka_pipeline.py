@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from infra.kafka.broker import BrokerState
-from producers.signing import SigningKey, batch_signing_input
+from aigc_audit.infra.kafka.broker import BrokerState
+from aigc_audit.producers.signing import SigningKey, batch_signing_input
 from tests.harness import Harness, generation
 from tests.kafka_broker import client_config, kafka_settings, security_env
 
@@ -62,8 +62,8 @@ def test_bad_messages_keep_their_kafka_position(kh: Harness) -> None:
     (note,) = [r[0] for r in kh.query("SELECT note FROM audit.checkpoints").rows]
     assert note.split("\n")[1:4:2] == ["2", "next-offset 4"]
     assert _topic_values(kh.settings, kh.settings.checkpoints_topic) == [note]
-    from consumers.store_verification import verify_store
-    from producers.signing import load_public_key
+    from aigc_audit.consumers.store_verification import verify_store
+    from aigc_audit.producers.signing import load_public_key
 
     result = verify_store(kh.deployment.store(), load_public_key(kh.settings.root_public_key_path))
     assert result.ok, [f.line() for f in result.findings]
@@ -123,7 +123,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
     command = [
         sys.executable,
         "-m",
-        "consumers.cli",
+        "aigc_audit.consumers.cli",
         "consume",
         "--follow",
         "--bootstrap",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from consumers.store.migrations import MigrationContext, migrate
-from consumers.store.retention import RetentionPolicy
-from producers.events import LegalHold
+from aigc_audit.consumers.store.migrations import MigrationContext, migrate
+from aigc_audit.consumers.store.retention import RetentionPolicy
+from aigc_audit.producers.events import LegalHold
 from tests.harness import Harness, generation
 
 pytestmark = pytest.mark.chdb

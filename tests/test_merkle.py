@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from producers.errors import MerkleError
-from producers.merkle import (
+from aigc_audit.producers.errors import MerkleError
+from aigc_audit.producers.merkle import (
     EMPTY_ROOT,
     AppendOnlyTree,
     consistency_proof,

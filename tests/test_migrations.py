@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from consumers.errors import PlatformError
-from consumers.settings import SettingsError, load_settings
-from consumers.store import ddl
-from consumers.store.base import QueryResult, Store
-from consumers.store.checksums import table_checksums
-from consumers.store.migrations import (
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.settings import SettingsError, load_settings
+from aigc_audit.consumers.store import ddl
+from aigc_audit.consumers.store.base import QueryResult, Store
+from aigc_audit.consumers.store.checksums import table_checksums
+from aigc_audit.consumers.store.migrations import (
     Migration,
     MigrationContext,
     MigrationError,
@@ -34,12 +34,17 @@ from consumers.store.migrations import (
     plan,
     validate,
 )
-from consumers.store.migrations.m0001_initial import forwards as initial_forwards
-from consumers.store.migrations.m0006_agreement_acceptance import (
+from aigc_audit.consumers.store.migrations.m0001_initial import forwards as initial_forwards
+from aigc_audit.consumers.store.migrations.m0006_agreement_acceptance import (
     backwards as agreement_acceptance_backwards,
 )
-from consumers.store.retention import TTL_COLUMNS, RetentionError, RetentionPolicy, ttl_clause
-from consumers.store.tables import (
+from aigc_audit.consumers.store.retention import (
+    TTL_COLUMNS,
+    RetentionError,
+    RetentionPolicy,
+    ttl_clause,
+)
+from aigc_audit.consumers.store.tables import (
     AGREEMENT_ACCEPTANCE_COLUMNS,
     ALL_TABLES,
     DATA_HANDLING,
@@ -97,7 +102,7 @@ def _package(root: Path, modules: Mapping[str, tuple[int, str]]) -> str:
     (root / package / "__init__.py").write_text("")
     for module, (number, name) in modules.items():
         (root / package / f"{module}.py").write_text(
-            "from consumers.store.migrations import Migration\n"
+            "from aigc_audit.consumers.store.migrations import Migration\n"
             f"MIGRATION = Migration({number}, {name!r}, False, lambda c: [], lambda c: [])\n"
         )
     return package
@@ -144,7 +149,7 @@ def test_plan() -> None:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    from consumers.store.embedded import EmbeddedStore
+    from aigc_audit.consumers.store.embedded import EmbeddedStore
 
     opened = EmbeddedStore(tmp_path_factory.mktemp("migrations") / "store")
     try:
@@ -504,8 +509,8 @@ def test_a_cluster_needs_a_clickhouse_server() -> None:
 
 DRIVER = (
     "import sys\n"
-    "from consumers import cli\n"
-    "from consumers.migrate_command import migrate\n"
+    "from aigc_audit.consumers import cli\n"
+    "from aigc_audit.consumers.migrate_command import migrate\n"
     "cli.app.commands.setdefault('migrate', migrate)\n"
     "cli.main(sys.argv[1:])\n"
 )
@@ -516,7 +521,7 @@ def run_cli(
     cwd: Path, *args: str, env: Mapping[str, str] | None = None, module: bool = False
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AIGC_AUDIT_")}
-    command = ["-m", "consumers.cli"] if module else ["-c", DRIVER]
+    command = ["-m", "aigc_audit.consumers.cli"] if module else ["-c", DRIVER]
     return subprocess.run(
         [sys.executable, *command, "--data-dir", str(cwd / "data"), "migrate", *args],
         cwd=cwd,
@@ -575,7 +580,7 @@ def test_cli_migrates_an_old_store_and_then_does_nothing(tmp_path: Path) -> None
 
 
 def _registered() -> bool:
-    from consumers import cli
+    from aigc_audit.consumers import cli
 
     return "migrate" in cli.app.commands
 

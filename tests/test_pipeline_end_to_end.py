@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from consumers.query_pack import bind_params, get_query, run_query
-from producers.events import (
+from aigc_audit.consumers.query_pack import bind_params, get_query, run_query
+from aigc_audit.producers.events import (
     AuthorityReport,
     Complaint,
     ImplicitLabel,
@@ -276,7 +276,7 @@ def test_stored_events_are_the_signed_bytes(pipeline: tuple[Harness, dict[str, A
     ).rows
     assert bad == [(0,)]
     # Each batch's Merkle root is recomputable from the stored events alone.
-    from producers.merkle import root_from_leaf_hashes
+    from aigc_audit.producers.merkle import root_from_leaf_hashes
 
     for producer, seq, root in h.query(
         "SELECT producer_id, sequence, hex(merkle_root) FROM audit.batches"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from consumers.query_pack import (
+from aigc_audit.consumers.query_pack import (
     PLACEHOLDER_TYPES,
     NamedQuery,
     QueryPackError,
@@ -23,8 +23,8 @@ from consumers.query_pack import (
     placeholders,
     run_query,
 )
-from consumers.store.base import QueryResult
-from consumers.store.tables import (
+from aigc_audit.consumers.store.base import QueryResult
+from aigc_audit.consumers.store.tables import (
     BATCHES,
     CHAIN_FINDINGS,
     DATA_HANDLING,
@@ -187,7 +187,7 @@ DATA_TABLES = (
 def module_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One chDB session for the module (chDB allows one per process; opening is slow)."""
     pytest.importorskip("chdb")
-    from consumers.store.embedded import EmbeddedStore
+    from aigc_audit.consumers.store.embedded import EmbeddedStore
 
     store = EmbeddedStore(Path(tmp_path_factory.mktemp("query-pack")) / "store")
     store.migrate()

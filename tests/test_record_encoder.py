@@ -17,10 +17,10 @@ import pytest
 from fastavro import parse_schema, schemaless_writer
 from pydantic import BaseModel, ValidationError
 
-from consumers.simulation import SimulationPlan, collect
-from producers.codec import SchemaCatalogue, default_catalogue
-from producers.errors import EventValidationError
-from producers.events import (
+from aigc_audit.consumers.simulation import SimulationPlan, collect
+from aigc_audit.producers.codec import SchemaCatalogue, default_catalogue
+from aigc_audit.producers.errors import EventValidationError
+from aigc_audit.producers.events import (
     EVENT_KINDS,
     AgreementAcceptance,
     AnnotationQualityCheck,
@@ -40,8 +40,8 @@ from producers.events import (
     TrainingDataIntake,
     UserSanction,
 )
-from producers.events.base import AVRO_LONG_MAX, MODEL_CONFIG, Attr, Nested
-from producers.record_encoder import (
+from aigc_audit.producers.events.base import AVRO_LONG_MAX, MODEL_CONFIG, Attr, Nested
+from aigc_audit.producers.record_encoder import (
     Misfit,
     RecordEncoder,
     compile_event_encoder,
@@ -539,7 +539,7 @@ class _RedactedInStep(_Redacted):
 
     @classmethod
     def record_layout(cls) -> Mapping[str, Any]:
-        from producers.events.base import Const
+        from aigc_audit.producers.events.base import Const
 
         return {**super().record_layout(), "subject": Const("redacted")}
 
@@ -571,7 +571,7 @@ def test_kinds_that_are_not_event_kinds_are_refused() -> None:
 
 
 def _catalogue_with(tmp_path: Path, fields: list[dict[str, Any]]) -> SchemaCatalogue:
-    head = resources.files("schemas").joinpath("aigc.audit.EventHead.avsc")
+    head = resources.files("aigc_audit.schemas").joinpath("aigc.audit.EventHead.avsc")
     (tmp_path / "aigc.audit.EventHead.avsc").write_text(head.read_text(encoding="utf-8"))
     record = {
         "type": "record",

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from consumers.report import Figure, Report, build_report, write_report
-from consumers.report import svg as svgmod
-from consumers.report.model import NO_DATA, NONE_FOUND, Chart, Column
-from consumers.selection import Selection
-from consumers.store.tables import (
+from aigc_audit.consumers.report import Figure, Report, build_report, write_report
+from aigc_audit.consumers.report import svg as svgmod
+from aigc_audit.consumers.report.model import NO_DATA, NONE_FOUND, Chart, Column
+from aigc_audit.consumers.selection import Selection
+from aigc_audit.consumers.store.tables import (
     BATCHES,
     CHAIN_FINDINGS,
     CHECKPOINTS,
@@ -71,7 +71,7 @@ TABLES = (
 def module_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One chDB session for the module (chDB allows one per process; opening is slow)."""
     pytest.importorskip("chdb")
-    from consumers.store.embedded import EmbeddedStore
+    from aigc_audit.consumers.store.embedded import EmbeddedStore
 
     store = EmbeddedStore(Path(tmp_path_factory.mktemp("report")) / "store")
     store.migrate()

@@ -23,10 +23,10 @@ import fastavro
 import pytest
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
-from consumers.rows import data_handling_row
-from producers.codec import MAGIC, SchemaCatalogue, default_catalogue
-from producers.errors import UnknownSchemaError
-from producers.events import AgreementAcceptance, IdentityVerification
+from aigc_audit.consumers.rows import data_handling_row
+from aigc_audit.producers.codec import MAGIC, SchemaCatalogue, default_catalogue
+from aigc_audit.producers.errors import UnknownSchemaError
+from aigc_audit.producers.events import AgreementAcceptance, IdentityVerification
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 V1 = SCHEMAS / "released" / "v1"
@@ -246,7 +246,7 @@ def harness(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.mark.chdb
 def test_v1_events_on_the_bus_are_materialised(harness: Any) -> None:
-    from consumers.query_pack import bind_params, get_query, run_query
+    from aigc_audit.consumers.query_pack import bind_params, get_query, run_query
 
     h = harness
     old = v1_encode(
@@ -293,11 +293,11 @@ def test_v1_events_on_the_bus_are_materialised(harness: Any) -> None:
 
     # Both versions verify in an export bundle, the old one through the released schemas the
     # bundle carries, and both verify in the store.
-    from consumers.bundle_verification import verify_bundle
-    from consumers.export import export_bundle
-    from consumers.selection import Selection
-    from consumers.store_verification import verify_store
-    from producers.signing import load_public_key
+    from aigc_audit.consumers.bundle_verification import verify_bundle
+    from aigc_audit.consumers.export import export_bundle
+    from aigc_audit.consumers.selection import Selection
+    from aigc_audit.consumers.store_verification import verify_store
+    from aigc_audit.producers.signing import load_public_key
 
     root = load_public_key(h.settings.root_public_key_path)
     store = h.deployment.store()

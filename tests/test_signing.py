@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from producers.errors import KeyFileError, SignatureError
-from producers.signing import (
+from aigc_audit.producers.errors import KeyFileError, SignatureError
+from aigc_audit.producers.signing import (
     GENESIS_DIGEST,
     BatchHead,
     KeyRegistration,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from consumers.simulation import (
+from aigc_audit.consumers.simulation import (
     FAMILIES,
     PROVIDER,
     SimulationPlan,
@@ -16,8 +16,8 @@ from consumers.simulation import (
     collect,
     simulate,
 )
-from producers.codec import default_catalogue
-from producers.events import (
+from aigc_audit.producers.codec import default_catalogue
+from aigc_audit.producers.events import (
     AgreementAcceptance,
     AuditEvent,
     Complaint,

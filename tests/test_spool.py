@@ -24,14 +24,14 @@ from typing import Any
 
 import pytest
 
-from producers import AuditClient, BusError, BusUnavailableError, Generation, SigningKey
-from producers.batch import SignedBatch
-from producers.codec import default_catalogue
-from producers.errors import AuditTrailDownError, SpoolError
-from producers.signing import GENESIS_DIGEST
-from producers.spool import DiskSpool, SpoolDepth
-from producers.transports.base import AvailabilityCheck, BusWriter
-from producers.transports.embedded_log import EmbeddedLog, EmbeddedLogWriter
+from aigc_audit.producers import AuditClient, BusError, BusUnavailableError, Generation, SigningKey
+from aigc_audit.producers.batch import SignedBatch
+from aigc_audit.producers.codec import default_catalogue
+from aigc_audit.producers.errors import AuditTrailDownError, SpoolError
+from aigc_audit.producers.signing import GENESIS_DIGEST
+from aigc_audit.producers.spool import DiskSpool, SpoolDepth
+from aigc_audit.producers.transports.base import AvailabilityCheck, BusWriter
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog, EmbeddedLogWriter
 
 TOPIC = "aigc-audit.events"
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +99,7 @@ def test_spool_refuses_a_second_opener_and_foreign_files(tmp_path: Path) -> None
 
 _APPEND_FOREVER = """
 import sys
-from producers.spool import DiskSpool
+from aigc_audit.producers.spool import DiskSpool
 
 spool = DiskSpool(sys.argv[1])
 n = 0

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from consumers.store.clickhouse import ClickHouseStore
+from aigc_audit.consumers.store.clickhouse import ClickHouseStore
 from tests.store_contract import Backend, StoreContract
 
 URL_ENV = "AIGC_AUDIT_CLICKHOUSE_URL"
@@ -45,8 +45,8 @@ def backend(
             store.close()
         return
 
-    from consumers.store.embedded import EmbeddedStore
-    from consumers.store.server import StoreServer
+    from aigc_audit.consumers.store.embedded import EmbeddedStore
+    from aigc_audit.consumers.store.server import StoreServer
 
     embedded = EmbeddedStore(tmp_path_factory.mktemp(request.param) / "store")
     try:

@@ -23,12 +23,12 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from consumers.query_pack import load_query_pack, run_query
-from consumers.store.base import Store, StoreError
-from consumers.store.clickhouse import ClickHouseStore
-from consumers.store.embedded import EmbeddedStore
-from consumers.store.server import StoreServer
-from consumers.store.tables import GENERATIONS
+from aigc_audit.consumers.query_pack import load_query_pack, run_query
+from aigc_audit.consumers.store.base import Store, StoreError
+from aigc_audit.consumers.store.clickhouse import ClickHouseStore
+from aigc_audit.consumers.store.embedded import EmbeddedStore
+from aigc_audit.consumers.store.server import StoreServer
+from aigc_audit.consumers.store.tables import GENERATIONS
 from tests import store_rows as R
 
 pytestmark = pytest.mark.chdb
@@ -405,14 +405,14 @@ def test_a_stopped_server_cannot_be_reached(served: Served) -> None:
 
 
 def test_passwords_stay_out_of_the_log(served: Served, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="consumers.store.server"):
+    with caplog.at_level(logging.DEBUG, logger="aigc_audit.consumers.store.server"):
         assert request(served, "SELECT 1")[0] == 200
     assert "SELECT" in caplog.text or "POST" in caplog.text
     assert USERS["reader"] not in caplog.text and "password=***" in caplog.text
 
 
 def test_users_given_as_hashes(served: Served) -> None:
-    from consumers.store.passwords import hash_password
+    from aigc_audit.consumers.store.passwords import hash_password
 
     hashed = {name: hash_password(pw) for name, pw in USERS.items()}
     other = StoreServer(served.server.store, users=hashed).start()

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from consumers.cli import main
-from consumers.store.base import Store
-from consumers.store.tables import GENERATIONS
-from consumers.store_verification import Finding, verify_store
-from producers.events import ModerationAction
-from producers.signing import load_public_key
+from aigc_audit.consumers.cli import main
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store.tables import GENERATIONS
+from aigc_audit.consumers.store_verification import Finding, verify_store
+from aigc_audit.producers.events import ModerationAction
+from aigc_audit.producers.signing import load_public_key
 from tests.harness import T0, Harness, generation
 from tests.store_rows import generation as generation_row
 from tests.store_rows import insert

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from consumers.bench.pipeline import generation
-from producers.client import AuditClient
-from producers.signing import SigningKey
+from aigc_audit.consumers.bench.pipeline import generation
+from aigc_audit.producers.client import AuditClient
+from aigc_audit.producers.signing import SigningKey
 
 
 class DiscardingBus:

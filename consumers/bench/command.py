@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from consumers.bench.run import TARGETS, BenchPlan, run_bench, target_met
+from aigc_audit.consumers.bench.run import TARGETS, BenchPlan, run_bench, target_met
 
 
 def _eps(value: float | None) -> str:

@@ -1,6 +1,7 @@
-"""One part of the benchmark, run in a process of its own (``python -m consumers.bench.parts
-NAME JSON``): chDB allows one store per process, and a part must not inherit another part's
-warm caches or background merges. Prints one JSON line with the part's figures."""
+"""One part of the benchmark, run in a process of its own
+(``python -m aigc_audit.consumers.bench.parts NAME JSON``): chDB allows one store per process,
+and a part must not inherit another part's warm caches or background merges. Prints one JSON
+line with the part's figures."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 
 def stages(args: dict[str, Any]) -> dict[str, Any]:
-    from consumers.bench.stages import measure_stages, measure_wire_sizes
+    from aigc_audit.consumers.bench.stages import measure_stages, measure_wire_sizes
 
     figures = measure_stages(
         args["events"], bus=args["bus"], bootstrap=args["bootstrap"], workdir=Path(args["workdir"])
@@ -27,7 +28,7 @@ def stages(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
-    from consumers.bench.pipeline import sustained
+    from aigc_audit.consumers.bench.pipeline import sustained
 
     figures, exported = sustained(
         Path(args["workdir"]),
@@ -43,7 +44,7 @@ def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def latency(args: dict[str, Any]) -> dict[str, Any]:
-    from consumers.bench.pipeline import latency as measure
+    from aigc_audit.consumers.bench.pipeline import latency as measure
 
     figures = measure(
         Path(args["workdir"]),
@@ -56,21 +57,21 @@ def latency(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def naive(args: dict[str, Any]) -> dict[str, Any]:
-    from consumers.bench.naive import naive_end_to_end
+    from aigc_audit.consumers.bench.naive import naive_end_to_end
 
     eps = naive_end_to_end(Path(args["workdir"]), args["bus"], args["bootstrap"], args["events"])
     return {"eps": eps, "events": args["events"], "bus": args["bus"]}
 
 
 def client(args: dict[str, Any]) -> dict[str, Any]:
-    from consumers.bench.client_speed import client_speed
+    from aigc_audit.consumers.bench.client_speed import client_speed
 
     return dataclasses.asdict(client_speed(args["events"]))
 
 
 def queries(args: dict[str, Any]) -> dict[str, Any]:
-    from consumers.bench.query_store import build_synthetic_store, time_query_pack
-    from consumers.store.embedded import EmbeddedStore
+    from aigc_audit.consumers.bench.query_store import build_synthetic_store, time_query_pack
+    from aigc_audit.consumers.store.embedded import EmbeddedStore
 
     path = Path(args["workdir"]) / f"queries-{args['events']}"
     shutil.rmtree(path, ignore_errors=True)

@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from consumers.deployment import Deployment
-from consumers.settings import Settings, load_settings
-from consumers.store.base import Store
-from producers.events import Generation
+from aigc_audit.consumers.deployment import Deployment
+from aigc_audit.consumers.settings import Settings, load_settings
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.producers.events import Generation
 
 SERVICES = ("chat", "canvas")
 """One producer process runs one audit client per service."""
@@ -131,7 +131,7 @@ def _produce(
 ) -> None:
     """Emit ``events`` through one client per service, as fast as possible or at ``rate``
     events per second (then each event's ``occurred_at`` is the moment it is emitted)."""
-    from producers.client import AuditClient
+    from aigc_audit.producers.client import AuditClient
 
     config = Settings(**settings)
     with Deployment(config) as deployment:
@@ -296,7 +296,7 @@ def latency(
 def _stamp_inserts(store: Store, samples: list[float]) -> None:
     """Wrap ``store.insert``, and the engine's insert of generations, so that every ``events``
     row inserted records its latency (this part runs in a process of its own)."""
-    from consumers import generation_ingest
+    from aigc_audit.consumers import generation_ingest
 
     real_insert = store.insert
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -342,10 +342,10 @@ def _disk_bytes(store: Store) -> float:
 
 
 def _export_and_verify(deployment: Deployment, workdir: Path) -> ExportFigures:
-    from consumers.bundle_verification import verify_bundle
-    from consumers.export import export_bundle
-    from consumers.selection import Selection
-    from producers.signing import load_public_key
+    from aigc_audit.consumers.bundle_verification import verify_bundle
+    from aigc_audit.consumers.export import export_bundle
+    from aigc_audit.consumers.selection import Selection
+    from aigc_audit.producers.signing import load_public_key
 
     store = deployment.store()
     bundle = workdir / f"bundle-{uuid.uuid4().hex[:8]}"

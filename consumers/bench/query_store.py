@@ -18,7 +18,7 @@ id), sanction steps cite moderation actions as evidence, and ``events``, ``batch
 
 Run it::
 
-    python -m consumers.bench.query_store --store /tmp/query-store --events 10000000
+    python -m aigc_audit.consumers.bench.query_store --store /tmp/query-store --events 10000000
 """
 
 from __future__ import annotations
@@ -36,17 +36,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from consumers.query_pack import NamedQuery, load_query_pack, run_query
-from consumers.simulation.catalogue import (
+from aigc_audit.consumers.query_pack import NamedQuery, load_query_pack, run_query
+from aigc_audit.consumers.simulation.catalogue import (
     COMPLIANCE_SERVICE_ID,
     GOVERNANCE_SERVICE_ID,
     PROVIDER,
     ProviderProfile,
 )
-from consumers.simulation.governance import DATASETS
-from consumers.store.base import Store, StoreError
-from consumers.store.tables import DATA_HANDLING
-from producers.events import DataSourceKind, Modality
+from aigc_audit.consumers.simulation.governance import DATASETS
+from aigc_audit.consumers.store.base import Store, StoreError
+from aigc_audit.consumers.store.tables import DATA_HANDLING
+from aigc_audit.producers.events import DataSourceKind, Modality
 
 Progress = Callable[[str], None]
 ParamsFor = Callable[[NamedQuery], Mapping[str, object]]
@@ -1402,7 +1402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--query", action="append", help="time only this query (repeatable)")
     args = parser.parse_args(argv)
 
-    from consumers.store.embedded import EmbeddedStore
+    from aigc_audit.consumers.store.embedded import EmbeddedStore
 
     def note(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)

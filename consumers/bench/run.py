@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consumers.errors import PlatformError
+from aigc_audit.consumers.errors import PlatformError
 
 TARGETS = {
     "e2e_kafka_eps": (100_000, ">="),
@@ -53,7 +53,7 @@ class BenchPlan:
 
 def run_part(name: str, args: dict[str, Any], timeout_s: float = 1800.0) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", "consumers.bench.parts", name, json.dumps(args)],
+        [sys.executable, "-m", "aigc_audit.consumers.bench.parts", name, json.dumps(args)],
         capture_output=True,
         text=True,
         timeout=timeout_s,
@@ -75,7 +75,7 @@ def run_bench(
     bootstrap = plan.bootstrap
     try:
         if plan.bus == "kafka" and bootstrap is None:
-            from infra.kafka import broker
+            from aigc_audit.infra.kafka import broker
 
             broker_dir = root / "kafka"
             say("starting a Kafka broker (KRaft, plaintext) for the benchmark")
@@ -117,7 +117,7 @@ def run_bench(
         return result
     finally:
         if broker_dir is not None:
-            from infra.kafka import broker
+            from aigc_audit.infra.kafka import broker
 
             broker.stop(broker_dir)
         shutil.rmtree(root, ignore_errors=True)  # stores and bundles: gigabytes at 1M events

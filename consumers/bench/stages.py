@@ -26,8 +26,8 @@ processed everything (messages read back, batches accepted, rows stored) and rai
 
 Run it::
 
-    python -m consumers.bench.stages --events 100000 --bus embedded
-    python -m consumers.bench.stages --bus kafka --bootstrap 127.0.0.1:9092
+    python -m aigc_audit.consumers.bench.stages --events 100000 --bus embedded
+    python -m aigc_audit.consumers.bench.stages --bus kafka --bootstrap 127.0.0.1:9092
 """
 
 from __future__ import annotations
@@ -54,23 +54,23 @@ from typing import Any, Literal, TypeVar
 import fastavro
 from fastavro import schemaless_reader, schemaless_writer
 
-from consumers.chain import ChainTracker
-from consumers.keyring import Keyring
-from consumers.poll_write import PollWrite
-from consumers.rows import BatchRows, BusPosition, batch_rows, us_to_datetime
-from consumers.store.tables import Table
-from consumers.verification import BatchVerifier, Verdict
-from producers.batch import SignedBatch, seal_batch
-from producers.codec import HEADER_SIZE, SchemaCatalogue, default_catalogue
-from producers.events import (
+from aigc_audit.consumers.chain import ChainTracker
+from aigc_audit.consumers.keyring import Keyring
+from aigc_audit.consumers.poll_write import PollWrite
+from aigc_audit.consumers.rows import BatchRows, BusPosition, batch_rows, us_to_datetime
+from aigc_audit.consumers.store.tables import Table
+from aigc_audit.consumers.verification import BatchVerifier, Verdict
+from aigc_audit.producers.batch import SignedBatch, seal_batch
+from aigc_audit.producers.codec import HEADER_SIZE, SchemaCatalogue, default_catalogue
+from aigc_audit.producers.events import (
     AuditEvent,
     Generation,
     ImplicitLabel,
     ModerationAction,
 )
-from producers.merkle import merkle_root
-from producers.pseudonym import pseudonymise
-from producers.signing import (
+from aigc_audit.producers.merkle import merkle_root
+from aigc_audit.producers.pseudonym import pseudonymise
+from aigc_audit.producers.signing import (
     GENESIS_DIGEST,
     KeyRegistration,
     SigningKey,
@@ -78,8 +78,8 @@ from producers.signing import (
     sign_registration,
     verify_signature,
 )
-from producers.transports.base import BusMessage, positions_after
-from producers.transports.embedded_log import EmbeddedLog
+from aigc_audit.producers.transports.base import BusMessage, positions_after
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog
 
 __all__ = [
     "BATCH_SIZE",
@@ -292,7 +292,7 @@ def encode_stage(
 ) -> tuple[StageFigure, list[bytes]]:
     """What the client's batcher worker does with each emitted event (``RecordEncoder``, code
     compiled per kind from its schema), vs fastavro on the records."""
-    from producers.record_encoder import RecordEncoder
+    from aigc_audit.producers.record_encoder import RecordEncoder
 
     emit_fields = {"service_id": SERVICE_ID, "producer_id": PRODUCER_ID}
     records = [e.to_record(**emit_fields) for e in events]
@@ -525,7 +525,7 @@ def kafka_produce_stage(
     a raw ``KafkaProducer(acks='all')`` sending them all, then one flush."""
     from kafka import KafkaProducer
 
-    from producers.transports.kafka_writer import KafkaLogWriter, KafkaWriterConfig
+    from aigc_audit.producers.transports.kafka_writer import KafkaLogWriter, KafkaWriterConfig
 
     key = _message_key()
     writer = KafkaLogWriter(KafkaWriterConfig(bootstrap=bootstrap))
@@ -570,7 +570,7 @@ def kafka_consume_stage(
     group from earliest; both timed from construction (joining the group is part of reading)."""
     from kafka import KafkaConsumer
 
-    from consumers.kafka_source import KafkaGroupReader
+    from aigc_audit.consumers.kafka_source import KafkaGroupReader
 
     with _clock() as ours:
         reader = KafkaGroupReader(bootstrap, f"bench-{uuid.uuid4().hex[:12]}", [topic])
@@ -926,7 +926,7 @@ def engine_stages(
     the engine reading the same bodies from a plain Avro file and inserting them as they are.
 
     ``store`` is a migrated :class:`~consumers.store.embedded.EmbeddedStore`."""
-    from consumers.generation_ingest import GENERATION, GenerationIngest
+    from aigc_audit.consumers.generation_ingest import GENERATION, GenerationIngest
 
     ingest = GenerationIngest(store, catalogue, workdir / "ingest")
     polls = _chunks(messages, POLL_MESSAGES)
@@ -1070,7 +1070,7 @@ def measure_stages(
         figure, _ = decode_stage(encoded, catalogue)
         done(figure)
 
-        from consumers.store.embedded import EmbeddedStore
+        from aigc_audit.consumers.store.embedded import EmbeddedStore
 
         say("opening a fresh embedded store (untimed)")
         store = EmbeddedStore(run_dir / "store")
@@ -1131,7 +1131,9 @@ def format_figures(figures: Sequence[StageFigure], wire: WireSizes | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m consumers.bench.stages", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m aigc_audit.consumers.bench.stages", description=__doc__
+    )
     parser.add_argument("--events", type=int, default=DEFAULT_EVENTS)
     parser.add_argument("--bus", choices=("embedded", "kafka"), default="embedded")
     parser.add_argument("--bootstrap", default=None)

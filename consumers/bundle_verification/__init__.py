@@ -36,16 +36,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from consumers.bundle_verification.event_checks import EventChecks
-from consumers.bundle_verification.manifest_checks import ManifestChecks
-from consumers.bundle_verification.result import (
+from aigc_audit.consumers.bundle_verification.event_checks import EventChecks
+from aigc_audit.consumers.bundle_verification.manifest_checks import ManifestChecks
+from aigc_audit.consumers.bundle_verification.result import (
     BundleError,
     BundleVerification,
     Check,
     format_checks,
 )
-from consumers.bundle_verification.signature_checks import SignatureChecks
-from consumers.bundle_verification.source import open_source
+from aigc_audit.consumers.bundle_verification.signature_checks import SignatureChecks
+from aigc_audit.consumers.bundle_verification.source import open_source
 
 __all__ = ["BundleError", "BundleVerification", "Check", "format_checks", "verify_bundle"]
 

@@ -23,14 +23,14 @@ from typing import Any
 from fastavro import reader as avro_reader
 from fastavro.schema import to_parsing_canonical_form
 
-from consumers.bundle_verification import fast_events as fast
-from consumers.bundle_verification.inclusion import BatchState, included, proof_hashes
-from consumers.bundle_verification.result import Problems
-from consumers.bundle_verification.source import BundleSource, reason_of
-from consumers.bundle_verification.verifier_base import VerifierBase, same_json
-from consumers.export import bundle_format as fmt
-from producers.codec import SchemaCatalogue
-from producers.errors import AuditError
+from aigc_audit.consumers.bundle_verification import fast_events as fast
+from aigc_audit.consumers.bundle_verification.inclusion import BatchState, included, proof_hashes
+from aigc_audit.consumers.bundle_verification.result import Problems
+from aigc_audit.consumers.bundle_verification.source import BundleSource, reason_of
+from aigc_audit.consumers.bundle_verification.verifier_base import VerifierBase, same_json
+from aigc_audit.consumers.export import bundle_format as fmt
+from aigc_audit.producers.codec import SchemaCatalogue
+from aigc_audit.producers.errors import AuditError
 
 POOL_MIN_BYTES = 4 << 20
 """Events files (Avro) smaller than this are checked in this process alone when ``workers``
@@ -721,7 +721,7 @@ def _context() -> Any:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["consumers.bundle_verification.fast_events"])
+        context.set_forkserver_preload(["aigc_audit.consumers.bundle_verification.fast_events"])
         return context
     return multiprocessing.get_context("spawn")
 

@@ -26,15 +26,19 @@ from typing import IO, Any
 
 from fastavro import parse_schema, schemaless_reader
 
-from consumers.bundle_verification.inclusion import (
+from aigc_audit.consumers.bundle_verification.inclusion import (
     complete_batch_paths,
     leaf_hashes,
     proofs_lead_to_root,
 )
-from consumers.export import bundle_format as fmt
-from consumers.export.line_compiler import Render, compile_line_renderers, constant_fields
-from producers.codec import HEADER_SIZE, SchemaCatalogue
-from producers.errors import AuditError
+from aigc_audit.consumers.export import bundle_format as fmt
+from aigc_audit.consumers.export.line_compiler import (
+    Render,
+    compile_line_renderers,
+    constant_fields,
+)
+from aigc_audit.producers.codec import HEADER_SIZE, SchemaCatalogue
+from aigc_audit.producers.errors import AuditError
 
 CHUNK_BYTES = 1 << 20
 """Avro bytes per chunk (some 8,000 events): small enough to keep every worker busy to the

@@ -8,12 +8,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from consumers.bundle_verification.result import Problems, short_id
-from consumers.bundle_verification.source import Unreadable, reason_of
-from consumers.bundle_verification.verifier_base import VerifierBase
-from consumers.export import bundle_format as fmt
-from producers.errors import AuditError
-from producers.signing import verify_registration, verify_signature
+from aigc_audit.consumers.bundle_verification.result import Problems, short_id
+from aigc_audit.consumers.bundle_verification.source import Unreadable, reason_of
+from aigc_audit.consumers.bundle_verification.verifier_base import VerifierBase
+from aigc_audit.consumers.export import bundle_format as fmt
+from aigc_audit.producers.errors import AuditError
+from aigc_audit.producers.signing import verify_registration, verify_signature
 
 
 class ManifestChecks(VerifierBase):

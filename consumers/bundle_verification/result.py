@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from producers.errors import AuditError
+from aigc_audit.producers.errors import AuditError
 
 MAX_PROBLEMS = 200
 """Problems kept per check (all are counted)."""

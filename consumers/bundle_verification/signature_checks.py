@@ -3,14 +3,14 @@ heads under producer keys and inside signed checkpoints."""
 
 from __future__ import annotations
 
-from consumers.bundle_verification.inclusion import BatchState
-from consumers.bundle_verification.result import Problems, counted, short_id
-from consumers.bundle_verification.verifier_base import VerifierBase
-from consumers.checkpoints.note import open_checkpoint
-from consumers.export import bundle_format as fmt
-from producers.errors import AuditError
-from producers.merkle import leaf_hash, verify_consistency, verify_inclusion
-from producers.signing import (
+from aigc_audit.consumers.bundle_verification.inclusion import BatchState
+from aigc_audit.consumers.bundle_verification.result import Problems, counted, short_id
+from aigc_audit.consumers.bundle_verification.verifier_base import VerifierBase
+from aigc_audit.consumers.checkpoints.note import open_checkpoint
+from aigc_audit.consumers.export import bundle_format as fmt
+from aigc_audit.producers.errors import AuditError
+from aigc_audit.producers.merkle import leaf_hash, verify_consistency, verify_inclusion
+from aigc_audit.producers.signing import (
     batch_digest,
     batch_signing_input,
     key_id_for,

@@ -6,8 +6,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from consumers.bundle_verification.result import BundleError
-from consumers.export import bundle_format as fmt
+from aigc_audit.consumers.bundle_verification.result import BundleError
+from aigc_audit.consumers.export import bundle_format as fmt
 
 BUNDLE_FILES = (
     fmt.MANIFEST,

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from consumers.bundle_verification.inclusion import BatchState
-from consumers.bundle_verification.result import BundleVerification, Problems
-from consumers.bundle_verification.source import BundleSource, Unreadable, reason_of
-from consumers.export import bundle_format as fmt
-from producers.signing import KeyRegistration, key_id_for
+from aigc_audit.consumers.bundle_verification.inclusion import BatchState
+from aigc_audit.consumers.bundle_verification.result import BundleVerification, Problems
+from aigc_audit.consumers.bundle_verification.source import BundleSource, Unreadable, reason_of
+from aigc_audit.consumers.export import bundle_format as fmt
+from aigc_audit.producers.signing import KeyRegistration, key_id_for
 
 
 def same_json(line: str, rendered: str) -> bool:

@@ -17,14 +17,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from consumers.checkpoints.note import Checkpoint, sign_checkpoint
-from consumers.rows import us_to_datetime
-from consumers.store.base import Store
-from consumers.store.tables import CHECKPOINTS
-from producers.errors import BusError
-from producers.merkle import AppendOnlyTree, leaf_hash
-from producers.signing import SigningKey
-from producers.transports.base import BusWriter
+from aigc_audit.consumers.checkpoints.note import Checkpoint, sign_checkpoint
+from aigc_audit.consumers.rows import us_to_datetime
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store.tables import CHECKPOINTS
+from aigc_audit.producers.errors import BusError
+from aigc_audit.producers.merkle import AppendOnlyTree, leaf_hash
+from aigc_audit.producers.signing import SigningKey
+from aigc_audit.producers.transports.base import BusWriter
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from producers.errors import AuditError
-from producers.signing import SigningKey, verify_signature
+from aigc_audit.producers.errors import AuditError
+from aigc_audit.producers.signing import SigningKey, verify_signature
 
 ED25519_ALGORITHM = b"\x01"
 SIGNATURE_PREFIX = "\u2014 "  # an em dash and a space

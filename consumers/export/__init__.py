@@ -17,7 +17,7 @@ __all__ = ["ExportError", "ExportSummary", "export_bundle"]
 def __getattr__(name: str) -> Any:
     # The exporter needs the store's modules; load it only when asked for.
     if name in __all__:
-        from consumers.export import exporter
+        from aigc_audit.consumers.export import exporter
 
         return getattr(exporter, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

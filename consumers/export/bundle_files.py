@@ -12,8 +12,8 @@ from typing import IO, Any
 
 from fastavro.write import Writer
 
-from consumers.export import bundle_format as fmt
-from consumers.export.errors import ExportError
+from aigc_audit.consumers.export import bundle_format as fmt
+from aigc_audit.consumers.export.errors import ExportError
 
 # --- writing the files ---------------------------------------------------------------------
 
@@ -86,7 +86,7 @@ def copy_schemas(target: Path) -> None:
     """The schemas of the installed ``schemas`` package, and its released snapshots
     (``released/v*/``): an event written under an older version of its schema carries that
     version's fingerprint, and the verifier needs that version to read it."""
-    _copy_avsc(resources.files("schemas"), target)
+    _copy_avsc(resources.files("aigc_audit.schemas"), target)
 
 
 def _copy_avsc(source: Traversable, target: Path) -> None:

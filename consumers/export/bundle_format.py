@@ -39,11 +39,11 @@ from typing import Any
 from fastavro import parse_schema
 
 # Re-exported: the writer and the verifier read the whole format through this module.
-from consumers.export.errors import FormatError as FormatError
-from consumers.export.event_json import EventRenderer as EventRenderer
-from consumers.export.event_json import event_json_line as event_json_line
-from consumers.export.event_json import json_default as json_default
-from producers.signing import BatchHead, KeyRegistration
+from aigc_audit.consumers.export.errors import FormatError as FormatError
+from aigc_audit.consumers.export.event_json import EventRenderer as EventRenderer
+from aigc_audit.consumers.export.event_json import event_json_line as event_json_line
+from aigc_audit.consumers.export.event_json import json_default as json_default
+from aigc_audit.producers.signing import BatchHead, KeyRegistration
 
 FORMAT = "aigc-audit-bundle/2"
 FORMATS = ("aigc-audit-bundle/1", FORMAT)

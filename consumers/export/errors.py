@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consumers.errors import PlatformError
+from aigc_audit.consumers.errors import PlatformError
 
 
 class ExportError(PlatformError):

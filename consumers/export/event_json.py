@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consumers.export.errors import FormatError
-from producers.codec import SchemaCatalogue
-from producers.errors import DecodeError
+from aigc_audit.consumers.export.errors import FormatError
+from aigc_audit.producers.codec import SchemaCatalogue
+from aigc_audit.producers.errors import DecodeError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -22,18 +22,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from consumers.checkpoints.note import CheckpointError, open_checkpoint
-from consumers.export import bundle_format as fmt
-from consumers.export.bundle_files import FamilyFiles, copy_schemas, prepare_output, sha256_file
-from consumers.export.errors import ExportError
-from consumers.export.proofs import checkpoint_chains, prove_batches
-from consumers.export.store_reader import StoredBatch, StoreReader, TreeLevels, batch_chunks
-from consumers.selection import Selection
-from consumers.store.base import Store
-from producers.codec import default_catalogue
-from producers.errors import AuditError
-from producers.merkle import leaf_hash
-from producers.signing import SigningKey
+from aigc_audit.consumers.checkpoints.note import CheckpointError, open_checkpoint
+from aigc_audit.consumers.export import bundle_format as fmt
+from aigc_audit.consumers.export.bundle_files import (
+    FamilyFiles,
+    copy_schemas,
+    prepare_output,
+    sha256_file,
+)
+from aigc_audit.consumers.export.errors import ExportError
+from aigc_audit.consumers.export.proofs import checkpoint_chains, prove_batches
+from aigc_audit.consumers.export.store_reader import (
+    StoredBatch,
+    StoreReader,
+    TreeLevels,
+    batch_chunks,
+)
+from aigc_audit.consumers.selection import Selection
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.producers.codec import default_catalogue
+from aigc_audit.producers.errors import AuditError
+from aigc_audit.producers.merkle import leaf_hash
+from aigc_audit.producers.signing import SigningKey
 
 
 @dataclass(frozen=True)

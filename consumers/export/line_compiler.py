@@ -34,7 +34,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from producers.codec import HEADER_SIZE, MAGIC, SchemaCatalogue
+from aigc_audit.producers.codec import HEADER_SIZE, MAGIC, SchemaCatalogue
 
 Render = Callable[[bytes, bytes, bytes], "bytes | None"]
 
@@ -586,7 +586,7 @@ def compile_line_renderers(
     renderer's. Empty when the schema holds something they do not render (a map, a logical
     type other than uuid and timestamp-micros, recursion), or no head with a string event_id
     and producer_id."""
-    from consumers.export.event_json import EventRenderer, _is_recursive
+    from aigc_audit.consumers.export.event_json import EventRenderer, _is_recursive
 
     try:
         schema = catalogue.schema(fullname)

@@ -7,10 +7,15 @@ import bisect
 from dataclasses import dataclass
 from itertools import pairwise
 
-from consumers.export import bundle_format as fmt
-from consumers.export.errors import ExportError
-from consumers.export.store_reader import StoredBatch, StoredCheckpoint, StoreReader, TreeLevels
-from producers.merkle import consistency_proof
+from aigc_audit.consumers.export import bundle_format as fmt
+from aigc_audit.consumers.export.errors import ExportError
+from aigc_audit.consumers.export.store_reader import (
+    StoredBatch,
+    StoredCheckpoint,
+    StoreReader,
+    TreeLevels,
+)
+from aigc_audit.producers.merkle import consistency_proof
 
 
 @dataclass

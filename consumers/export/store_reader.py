@@ -7,12 +7,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.checkpoints.note import CheckpointError, parse_note
-from consumers.export.errors import ExportError
-from consumers.selection import Selection
-from consumers.store.base import Store
-from producers.merkle import leaf_hash, node_hash, root_from_leaf_hashes
-from producers.signing import BatchHead, KeyRegistration, batch_digest
+from aigc_audit.consumers.checkpoints.note import CheckpointError, parse_note
+from aigc_audit.consumers.export.errors import ExportError
+from aigc_audit.consumers.selection import Selection
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.producers.merkle import leaf_hash, node_hash, root_from_leaf_hashes
+from aigc_audit.producers.signing import BatchHead, KeyRegistration, batch_digest
 
 CHUNK_EVENTS = 50_000
 """Rows (events of whole batches) read from the store per query."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.report.model import Chart, Column, Fact, Figure, Section
-from consumers.report.names import modality_name
-from consumers.report.scope import Scope, period_bucket
+from aigc_audit.consumers.report.model import Chart, Column, Fact, Figure, Section
+from aigc_audit.consumers.report.names import modality_name
+from aigc_audit.consumers.report.scope import Scope, period_bucket
 
 MEDIA = ("image", "video", "audio")
 """Modalities whose output must carry labels (Art. 12; Labelling Measures, GB 45438-2025)."""

@@ -10,7 +10,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from consumers.report.model import ColumnKind
+from aigc_audit.consumers.report.model import ColumnKind
 
 MISSING = "—"
 

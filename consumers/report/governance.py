@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.report.model import Chart, Column, Fact, Figure, Section
-from consumers.report.scope import Scope
+from aigc_audit.consumers.report.model import Chart, Column, Fact, Figure, Section
+from aigc_audit.consumers.report.scope import Scope
 
 THRESHOLDS: dict[str, float] = {
     "min_questions": 1000,

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.report.model import NONE_FOUND, Chart, Column, Fact, Figure, Section
-from consumers.report.names import (
+from aigc_audit.consumers.report.model import NONE_FOUND, Chart, Column, Fact, Figure, Section
+from aigc_audit.consumers.report.names import (
     category_name,
     category_short,
     risk_name,
     risk_short,
     source_name,
 )
-from consumers.report.scope import AS_OF, Scope
+from aigc_audit.consumers.report.scope import AS_OF, Scope
 
 CASE_COLUMNS = (
     "case_id, risk_category, action, detection_source, detected_at, acted_at, model_name, "

@@ -6,7 +6,7 @@ the short forms of the standard's Appendix A. An unknown code is shown as it is,
 
 from __future__ import annotations
 
-from producers.taxonomy import RISK_CATEGORIES, RISKS
+from aigc_audit.producers.taxonomy import RISK_CATEGORIES, RISKS
 
 RISKS_ZH: dict[str, str] = {
     "A.1.1": "煽动颠覆国家政权",

@@ -14,9 +14,9 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from consumers.report import fmt, svg
-from consumers.report.model import NO_DATA, Fact, Figure, Section
-from consumers.report.names import family_name
+from aigc_audit.consumers.report import fmt, svg
+from aigc_audit.consumers.report.model import NO_DATA, Fact, Figure, Section
+from aigc_audit.consumers.report.names import family_name
 
 CSS = """
 :root { --ink: #222; --muted: #5f6b76; --line: #d9dee3; --good: #3f8f4f; --warn: #b7791f;

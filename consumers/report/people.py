@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.report.model import NONE_FOUND, Chart, Column, Fact, Figure, Section
-from consumers.report.names import SANCTIONS, request_kind_name, risk_short, sanction_name
-from consumers.report.scope import AS_OF, Scope
+from aigc_audit.consumers.report.model import NONE_FOUND, Chart, Column, Fact, Figure, Section
+from aigc_audit.consumers.report.names import (
+    SANCTIONS,
+    request_kind_name,
+    risk_short,
+    sanction_name,
+)
+from aigc_audit.consumers.report.scope import AS_OF, Scope
 
 LADDER = list(SANCTIONS)
 """Sanction steps in the order of the ladder (warning … termination, then reinstatement)."""

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from consumers.selection import Selection
-from consumers.store.base import Store
-from consumers.store.tables import FAMILY_TABLES
+from aigc_audit.consumers.selection import Selection
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store.tables import FAMILY_TABLES
 
 FAMILY_OF: dict[str, str] = {table.name: family for family, table in FAMILY_TABLES.items()}
 """The event family (Avro full name) whose rows each typed table holds."""

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from consumers.report.activity import filing, labels, volumes
-from consumers.report.governance import governance
-from consumers.report.incidents import incidents, reports
-from consumers.report.model import Section
-from consumers.report.people import deadlines, sanctions
-from consumers.report.scope import Scope
-from consumers.report.trail import trail
+from aigc_audit.consumers.report.activity import filing, labels, volumes
+from aigc_audit.consumers.report.governance import governance
+from aigc_audit.consumers.report.incidents import incidents, reports
+from aigc_audit.consumers.report.model import Section
+from aigc_audit.consumers.report.people import deadlines, sanctions
+from aigc_audit.consumers.report.scope import Scope
+from aigc_audit.consumers.report.trail import trail
 
 SectionBuilder = Callable[[Scope], Section]
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from consumers.report import fmt
-from consumers.report.model import ColumnKind, Figure, Tone
+from aigc_audit.consumers.report import fmt
+from aigc_audit.consumers.report.model import ColumnKind, Figure, Tone
 
 FONT = (
     "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Hiragino Sans GB', "

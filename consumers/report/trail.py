@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.report.model import NONE_FOUND, Chart, Column, Fact, Figure, Section
-from consumers.report.scope import Scope, period_bucket
+from aigc_audit.consumers.report.model import NONE_FOUND, Chart, Column, Fact, Figure, Section
+from aigc_audit.consumers.report.scope import Scope, period_bucket
 
 KINDS_ZH: dict[str, str] = {
     "chain_gap": "链缺口",

@@ -6,7 +6,7 @@ Start with :func:`simulate` and :class:`SimulationPlan`; :data:`PROVIDER` descri
 
 from __future__ import annotations
 
-from consumers.simulation.catalogue import (
+from aigc_audit.consumers.simulation.catalogue import (
     COMPLIANCE_SERVICE_ID,
     DEMO_SECRET,
     GOVERNANCE_SERVICE_ID,
@@ -15,14 +15,14 @@ from consumers.simulation.catalogue import (
     ProviderProfile,
     Service,
 )
-from consumers.simulation.provider import (
+from aigc_audit.consumers.simulation.provider import (
     FAMILIES,
     SimulationPlan,
     SimulationSummary,
     collect,
     simulate,
 )
-from consumers.simulation.runtime import Emit
+from aigc_audit.consumers.simulation.runtime import Emit
 
 __all__ = [
     "COMPLIANCE_SERVICE_ID",

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from consumers.simulation.catalogue import ProviderProfile
-from consumers.simulation.population import User
-from consumers.simulation.runtime import Runtime
-from producers.events import AgreementAcceptance, Channel
+from aigc_audit.consumers.simulation.catalogue import ProviderProfile
+from aigc_audit.consumers.simulation.population import User
+from aigc_audit.consumers.simulation.runtime import Runtime
+from aigc_audit.producers.events import AgreementAcceptance, Channel
 
 _ACCEPTED_VIA = {Channel.APP: "app", Channel.API: "web"}
 """Where a user of each request channel accepts the agreement: API customers accept it in the

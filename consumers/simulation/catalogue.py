@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from producers.events import Channel, Modality
+from aigc_audit.producers.events import Channel, Modality
 
 PROVIDER_NAME = "Xinghe Intelligence Technology (Beijing) Co., Ltd."
 """The provider's legal name (星河智能科技(北京)有限公司), the Art. 9 content producer."""

@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from consumers.simulation.catalogue import (
+from aigc_audit.consumers.simulation.catalogue import (
     COMPLIANCE_SERVICE_ID,
     GOVERNANCE_SERVICE_ID,
     ModelVersion,
     ProviderProfile,
 )
-from consumers.simulation.runtime import Runtime
-from producers.events import (
+from aigc_audit.consumers.simulation.runtime import Runtime
+from aigc_audit.producers.events import (
     AnnotationQualityCheck,
     AuditEvent,
     AuthorityDisclosure,

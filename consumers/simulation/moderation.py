@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from consumers.simulation.catalogue import ModelVersion
-from consumers.simulation.population import User
-from consumers.simulation.runtime import Action, Runtime
-from consumers.simulation.sanctions import AUTHORITY, Sanctions
-from producers.events import (
+from aigc_audit.consumers.simulation.catalogue import ModelVersion
+from aigc_audit.consumers.simulation.population import User
+from aigc_audit.consumers.simulation.runtime import Action, Runtime
+from aigc_audit.consumers.simulation.sanctions import AUTHORITY, Sanctions
+from aigc_audit.producers.events import (
     AuthorityReport,
     DetectionSource,
     Generation,

@@ -11,9 +11,9 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime
 
-from consumers.simulation.catalogue import DEMO_SECRET, ProviderProfile, Service
-from consumers.simulation.runtime import Runtime
-from producers.pseudonym import pseudonymise
+from aigc_audit.consumers.simulation.catalogue import DEMO_SECRET, ProviderProfile, Service
+from aigc_audit.consumers.simulation.runtime import Runtime
+from aigc_audit.producers.pseudonym import pseudonymise
 
 _RISKY_CAP = 0.45
 """Even a determined abuser gets most requests through: cap the chance that one is flagged."""

@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consumers.simulation.agreements import Agreements
-from consumers.simulation.catalogue import PROVIDER, ProviderProfile
-from consumers.simulation.governance import Governance
-from consumers.simulation.moderation import Moderation
-from consumers.simulation.population import make_population
-from consumers.simulation.requests import Requests
-from consumers.simulation.runtime import Emit, Runtime
-from consumers.simulation.sanctions import Sanctions
-from consumers.simulation.traffic import Traffic
-from producers.events import EVENT_KINDS, AuditEvent
+from aigc_audit.consumers.simulation.agreements import Agreements
+from aigc_audit.consumers.simulation.catalogue import PROVIDER, ProviderProfile
+from aigc_audit.consumers.simulation.governance import Governance
+from aigc_audit.consumers.simulation.moderation import Moderation
+from aigc_audit.consumers.simulation.population import make_population
+from aigc_audit.consumers.simulation.requests import Requests
+from aigc_audit.consumers.simulation.runtime import Emit, Runtime
+from aigc_audit.consumers.simulation.sanctions import Sanctions
+from aigc_audit.consumers.simulation.traffic import Traffic
+from aigc_audit.producers.events import EVENT_KINDS, AuditEvent
 
 FAMILIES: dict[str, str] = {
     "aigc.audit.Generation": "generation",

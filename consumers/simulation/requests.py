@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from consumers.simulation.population import Population, User
-from consumers.simulation.runtime import Action, Runtime
-from producers.events import (
+from aigc_audit.consumers.simulation.population import Population, User
+from aigc_audit.consumers.simulation.runtime import Action, Runtime
+from aigc_audit.producers.events import (
     Complaint,
     Generation,
     ModerationOutcome,

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from producers.events import AuditEvent
+from aigc_audit.producers.events import AuditEvent
 
 if TYPE_CHECKING:
-    from consumers.simulation.provider import SimulationPlan
+    from aigc_audit.consumers.simulation.provider import SimulationPlan
 
 Emit = Callable[[str, AuditEvent], uuid.UUID]
 """Where the run sends each event: ``emit(service_id, event)`` returns the event id."""

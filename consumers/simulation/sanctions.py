@@ -10,10 +10,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from consumers.simulation.catalogue import ProviderProfile
-from consumers.simulation.population import User
-from consumers.simulation.runtime import Action, Runtime
-from producers.events import AuthorityReport, SanctionAction, UserSanction
+from aigc_audit.consumers.simulation.catalogue import ProviderProfile
+from aigc_audit.consumers.simulation.population import User
+from aigc_audit.consumers.simulation.runtime import Action, Runtime
+from aigc_audit.producers.events import AuthorityReport, SanctionAction, UserSanction
 
 LADDER = (
     SanctionAction.WARNING,

@@ -15,13 +15,13 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from consumers.simulation.agreements import Agreements
-from consumers.simulation.catalogue import ModelVersion, ProviderProfile, Service
-from consumers.simulation.moderation import Moderation, Triage
-from consumers.simulation.population import Population, User
-from consumers.simulation.requests import Requests
-from consumers.simulation.runtime import Runtime
-from producers.events import (
+from aigc_audit.consumers.simulation.agreements import Agreements
+from aigc_audit.consumers.simulation.catalogue import ModelVersion, ProviderProfile, Service
+from aigc_audit.consumers.simulation.moderation import Moderation, Triage
+from aigc_audit.consumers.simulation.population import Population, User
+from aigc_audit.consumers.simulation.requests import Requests
+from aigc_audit.consumers.simulation.runtime import Runtime
+from aigc_audit.producers.events import (
     Channel,
     Generation,
     IdentityVerification,

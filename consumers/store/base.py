@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from consumers.errors import PlatformError
-from consumers.store.tables import Table
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.store.tables import Table
 
 
 class StoreError(PlatformError):

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consumers.store.passwords import hash_password, verify_password
-from consumers.store.reader_policy import ReaderLimits, ReaderPolicy, ReaderRefusal
-from consumers.store.sqlscan import SqlScanError, Statement, analyse
+from aigc_audit.consumers.store.passwords import hash_password, verify_password
+from aigc_audit.consumers.store.reader_policy import ReaderLimits, ReaderPolicy, ReaderRefusal
+from aigc_audit.consumers.store.sqlscan import SqlScanError, Statement, analyse
 
 HTTP_ONLY_PARAMS = frozenset(
     {"query", "user", "password", "database", "default_format", "query_id", "quota_key"}

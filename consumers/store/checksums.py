@@ -8,8 +8,8 @@ moments it chose, not a projection of the bus (``aigc-audit verify --store`` che
 
 from __future__ import annotations
 
-from consumers.store.base import Store
-from consumers.store.tables import ALL_TABLES, CHECKPOINTS, SCHEMA_MIGRATIONS
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store.tables import ALL_TABLES, CHECKPOINTS, SCHEMA_MIGRATIONS
 
 
 def table_checksums(store: Store) -> dict[str, tuple[int, int]]:

@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from consumers.store.base import QueryResult, StoreError
-from consumers.store.embedded import param_text
-from consumers.store.migrations import MigrationContext
-from consumers.store.migrations import migrate as run_migrations
-from consumers.store.results import one_line, parse_json_compact
-from consumers.store.tables import Table
+from aigc_audit.consumers.store.base import QueryResult, StoreError
+from aigc_audit.consumers.store.embedded import param_text
+from aigc_audit.consumers.store.migrations import MigrationContext
+from aigc_audit.consumers.store.migrations import migrate as run_migrations
+from aigc_audit.consumers.store.results import one_line, parse_json_compact
+from aigc_audit.consumers.store.tables import Table
 
 T = TypeVar("T")
 

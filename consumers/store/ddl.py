@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Protocol
 
-from consumers.store.tables import DEDUP_WINDOW, Table
+from aigc_audit.consumers.store.tables import DEDUP_WINDOW, Table
 
 ZOOKEEPER_PREFIX = "/clickhouse/tables/{shard}"
 """Where replicated tables keep their metadata in Keeper; ``{shard}`` is each node's macro."""

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from consumers.store.base import QueryResult, StoreError
-from consumers.store.migrations import MigrationContext
-from consumers.store.migrations import migrate as run_migrations
-from consumers.store.results import parse_json_compact
-from consumers.store.tables import Table
+from aigc_audit.consumers.store.base import QueryResult, StoreError
+from aigc_audit.consumers.store.migrations import MigrationContext
+from aigc_audit.consumers.store.migrations import migrate as run_migrations
+from aigc_audit.consumers.store.results import parse_json_compact
+from aigc_audit.consumers.store.tables import Table
 
 
 def _escape_param(value: str) -> str:

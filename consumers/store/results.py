@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from consumers.store.base import QueryResult
+from aigc_audit.consumers.store.base import QueryResult
 
 _VERSION_TRAILER = re.compile(r"\s*\(version [^()]*(?:\([^()]*\))?[^()]*\)\s*$")
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from consumers.errors import PlatformError
+from aigc_audit.consumers.errors import PlatformError
 
 RETENTION_FLOOR_DAYS = 180
 FLOOR_REASON = "Cybersecurity Law art. 21 requires network logs be kept no less than six months"

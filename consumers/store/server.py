@@ -37,12 +37,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from consumers.store.base import QueryResult, Store
-from consumers.store.chdb_http import ChdbHttp, ClickHouseError, Reply, Request
-from consumers.store.embedded import EmbeddedStore
-from consumers.store.passwords import hash_password, is_password_hash
-from consumers.store.reader_policy import ReaderLimits
-from consumers.store.tables import Table
+from aigc_audit.consumers.store.base import QueryResult, Store
+from aigc_audit.consumers.store.chdb_http import ChdbHttp, ClickHouseError, Reply, Request
+from aigc_audit.consumers.store.embedded import EmbeddedStore
+from aigc_audit.consumers.store.passwords import hash_password, is_password_hash
+from aigc_audit.consumers.store.reader_policy import ReaderLimits
+from aigc_audit.consumers.store.tables import Table
 
 logger = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from consumers.store.base import Store
-from consumers.store_verification.canonical import canonical, canonical_select
-from consumers.store_verification.checkpoint_trees import CheckpointTrees
-from consumers.store_verification.derived_rows import DerivedRows
-from consumers.store_verification.report import Check, Finding, Kind, StoreVerification
-from consumers.store_verification.signed_heads import SignedHeads
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store_verification.canonical import canonical, canonical_select
+from aigc_audit.consumers.store_verification.checkpoint_trees import CheckpointTrees
+from aigc_audit.consumers.store_verification.derived_rows import DerivedRows
+from aigc_audit.consumers.store_verification.report import Check, Finding, Kind, StoreVerification
+from aigc_audit.consumers.store_verification.signed_heads import SignedHeads
 
 __all__ = [
     "Check",

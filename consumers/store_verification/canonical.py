@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC
 from typing import Any
 
-from consumers.rows import us_to_datetime
-from consumers.store.tables import Table
+from aigc_audit.consumers.rows import us_to_datetime
+from aigc_audit.consumers.store.tables import Table
 
 
 def canonical_select(table: Table) -> str:

@@ -9,12 +9,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from consumers.rows import BusPosition, DecodedEvent, batch_rows
-from consumers.store.tables import BATCHES, EVENTS, FAMILY_TABLES, LEGAL_HOLDS, Table
-from consumers.store_verification.canonical import actual_row, canonical, canonical_select
-from consumers.store_verification.ledger import StoredBatch, VerifierBase
-from producers.batch import SignedBatch
-from producers.merkle import leaf_hash, root_from_leaf_hashes
+from aigc_audit.consumers.rows import BusPosition, DecodedEvent, batch_rows
+from aigc_audit.consumers.store.tables import BATCHES, EVENTS, FAMILY_TABLES, LEGAL_HOLDS, Table
+from aigc_audit.consumers.store_verification.canonical import (
+    actual_row,
+    canonical,
+    canonical_select,
+)
+from aigc_audit.consumers.store_verification.ledger import StoredBatch, VerifierBase
+from aigc_audit.producers.batch import SignedBatch
+from aigc_audit.producers.merkle import leaf_hash, root_from_leaf_hashes
 
 DERIVED_TABLES: tuple[Table, ...] = (EVENTS, *FAMILY_TABLES.values(), LEGAL_HOLDS)
 CHUNK_EVENTS = 50_000

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.store.base import Store
-from consumers.store_verification.report import Check, Finding, Kind, StoreVerification
-from producers.codec import SchemaCatalogue, default_catalogue
-from producers.signing import BatchHead, KeyRegistration
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store_verification.report import Check, Finding, Kind, StoreVerification
+from aigc_audit.producers.codec import SchemaCatalogue, default_catalogue
+from aigc_audit.producers.signing import BatchHead, KeyRegistration
 
 
 @dataclass

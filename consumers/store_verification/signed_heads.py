@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from consumers.key_registry import PLATFORM_KEY_PREFIX
-from consumers.store_verification.ledger import StoredBatch, VerifierBase, optional_micros
-from producers.errors import AuditError
-from producers.signing import (
+from aigc_audit.consumers.key_registry import PLATFORM_KEY_PREFIX
+from aigc_audit.consumers.store_verification.ledger import (
+    StoredBatch,
+    VerifierBase,
+    optional_micros,
+)
+from aigc_audit.producers.errors import AuditError
+from aigc_audit.producers.signing import (
     BatchHead,
     KeyRegistration,
     batch_digest,

@@ -63,8 +63,8 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any, Final
 
-from consumers.errors import PlatformError
-from infra.kafka import security
+from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.infra.kafka import security
 
 HOST: Final = "127.0.0.1"
 BROKER_MAIN_CLASS: Final = "kafka.Kafka"
@@ -161,7 +161,7 @@ class BrokerState:
 def _pom_kafka_version() -> str:
     # pom.xml is the one place the version is written; the cache directory is named after it.
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    root = ET.fromstring((files("infra.kafka") / "pom.xml").read_text(encoding="utf-8"))
+    root = ET.fromstring((files("aigc_audit.infra.kafka") / "pom.xml").read_text(encoding="utf-8"))
     version = root.findtext("m:properties/m:kafka.version", namespaces=ns)
     if not version:
         raise RuntimeError("infra/kafka/pom.xml has no <kafka.version> property")
@@ -238,7 +238,7 @@ def fetch(version: str = KAFKA_VERSION, *, progress: Progress | None = None) -> 
         if progress:
             progress(f"fetching Apache Kafka {version} from Maven Central into {lib} (once)")
         shutil.rmtree(lib, ignore_errors=True)
-        with as_file(files("infra.kafka") / "pom.xml") as pom:
+        with as_file(files("aigc_audit.infra.kafka") / "pom.xml") as pom:
             command = [
                 mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom),
                 "dependency:copy-dependencies", f"-DoutputDirectory={lib}",
@@ -435,7 +435,7 @@ def start(
         properties = _server_properties(port, controller_port, data_dir, tls, creds)
         config.write_text(properties, encoding="utf-8")
         log4j = state_dir / "log4j2.properties"
-        log4j.write_bytes((files("infra.kafka") / "log4j2.properties").read_bytes())
+        log4j.write_bytes((files("aigc_audit.infra.kafka") / "log4j2.properties").read_bytes())
         jvm = [
             java,
             *JVM_OPTS,

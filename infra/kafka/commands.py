@@ -18,9 +18,9 @@ from pathlib import Path
 
 import click
 
-from consumers.settings import Settings, load_settings
-from infra.kafka import broker
-from infra.kafka.broker import BrokerState, InfraError
+from aigc_audit.consumers.settings import Settings, load_settings
+from aigc_audit.infra.kafka import broker
+from aigc_audit.infra.kafka.broker import BrokerState, InfraError
 
 
 def _settings() -> Settings:
@@ -38,9 +38,9 @@ def _state_dir(given: Path | None) -> Path:
 
 def set_up_platform(state: BrokerState, settings: Settings) -> None:
     """As the admin principal: the topics of ``settings`` and each role's ACLs on them."""
-    from consumers.errors import PlatformError
-    from consumers.kafka_topics import Principals, TopicPlan, ensure_topics, grant_acls
-    from producers.transports.kafka_security import KafkaSecurity
+    from aigc_audit.consumers.errors import PlatformError
+    from aigc_audit.consumers.kafka_topics import Principals, TopicPlan, ensure_topics, grant_acls
+    from aigc_audit.producers.transports.kafka_security import KafkaSecurity
 
     creds = state.credentials()
     admin = KafkaSecurity(

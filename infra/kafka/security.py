@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from consumers.errors import PlatformError
+from aigc_audit.consumers.errors import PlatformError
 
 CREDENTIALS_FILE: Final = "credentials.json"
 SCRAM_MECHANISM: Final = "SCRAM-SHA-512"
@@ -115,7 +115,7 @@ def keytool_executable(java: str) -> str:
     beside = Path(java).resolve().parent / "keytool"
     if os.access(beside, os.X_OK):
         return str(beside)
-    from infra.kafka.broker import JAVA_HINT, require_tool
+    from aigc_audit.infra.kafka.broker import JAVA_HINT, require_tool
 
     return require_tool("keytool", JAVA_HINT)
 

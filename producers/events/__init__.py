@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from producers.events.base import (
+from aigc_audit.producers.events.base import (
     SCHEMA_VERSION,
     AuditEvent,
     AuthorityReport,
     utc_now,
     uuid7,
 )
-from producers.events.data_handling import (
+from aigc_audit.producers.events.data_handling import (
     AgreementAcceptance,
     AnnotationQualityCheck,
     AuthorityDisclosure,
@@ -27,14 +27,14 @@ from producers.events.data_handling import (
     TrainingDataIntake,
     VerificationMethod,
 )
-from producers.events.generation import (
+from aigc_audit.producers.events.generation import (
     Channel,
     Generation,
     ImplicitLabel,
     Modality,
     SafetyVerdict,
 )
-from producers.events.moderation import (
+from aigc_audit.producers.events.moderation import (
     Complaint,
     DetectionSource,
     ModerationAction,
@@ -42,7 +42,7 @@ from producers.events.moderation import (
     ModerationTarget,
     Rectification,
 )
-from producers.events.sanction import SanctionAction, UserSanction
+from aigc_audit.producers.events.sanction import SanctionAction, UserSanction
 
 EVENT_KINDS: dict[str, type[AuditEvent]] = {
     kind.EVENT_TYPE: kind

@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, TypeAlias
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from producers.taxonomy import check_risk_code
+from aigc_audit.producers.taxonomy import check_risk_code
 
 SCHEMA_VERSION = 2
 """The version of the event schemas this library writes (``head.schema_version``).

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from producers.events.base import (
+from aigc_audit.producers.events.base import (
     AVRO_LONG_MAX,
     Attr,
     AuditEvent,

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from producers.events.base import (
+from aigc_audit.producers.events.base import (
     AVRO_INT_MAX,
     AVRO_LONG_MAX,
     MODEL_CONFIG,

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, model_validator
 
-from producers.events.base import (
+from aigc_audit.producers.events.base import (
     MODEL_CONFIG,
     Attr,
     AuditEvent,

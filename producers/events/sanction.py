@@ -7,7 +7,13 @@ from typing import ClassVar
 
 from pydantic import model_validator
 
-from producers.events.base import AuditEvent, AuthorityReport, Identifier, RiskCode, UtcTime
+from aigc_audit.producers.events.base import (
+    AuditEvent,
+    AuthorityReport,
+    Identifier,
+    RiskCode,
+    UtcTime,
+)
 
 
 class SanctionAction(StrEnum):

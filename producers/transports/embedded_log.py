@@ -38,9 +38,9 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from producers.closing import Closing
-from producers.errors import BusError, BusUnavailableError
-from producers.transports.base import BusMessage, TopicPartition
+from aigc_audit.producers.closing import Closing
+from aigc_audit.producers.errors import BusError, BusUnavailableError
+from aigc_audit.producers.transports.base import BusMessage, TopicPartition
 
 __all__ = [
     "DEFAULT_FILENAME",

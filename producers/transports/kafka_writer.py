@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from producers.errors import BusError, BusUnavailableError
-from producers.transports.kafka_security import (
+from aigc_audit.producers.errors import BusError, BusUnavailableError
+from aigc_audit.producers.transports.kafka_security import (
     PLAINTEXT,
     KafkaSecurity,
     KafkaSecurityError,

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from consumers.store.embedded import EmbeddedStore
-from consumers.store.server import StoreServer
+from aigc_audit.consumers.store.embedded import EmbeddedStore
+from aigc_audit.consumers.store.server import StoreServer
 
 USERS = {"reader": "reader-pw-1", "writer": "writer-pw-2"}
 CANARY = "CANARY-7f3a9c1e-the-root-private-key"

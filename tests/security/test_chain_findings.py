@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from consumers.store.checksums import table_checksums
-from producers.batch import SignedBatch
-from producers.signing import GENESIS_DIGEST
+from aigc_audit.consumers.store.checksums import table_checksums
+from aigc_audit.producers.batch import SignedBatch
+from aigc_audit.producers.signing import GENESIS_DIGEST
 from tests.harness import Harness, generation
 
 pytestmark = pytest.mark.chdb

@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from producers import AuditClient, BackPressureError, SpoolFullError
-from producers.errors import AuditTrailDownError, BusUnavailableError
-from producers.transports.embedded_log import EmbeddedLog, EmbeddedLogWriter
+from aigc_audit.producers import AuditClient, BackPressureError, SpoolFullError
+from aigc_audit.producers.errors import AuditTrailDownError, BusUnavailableError
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog, EmbeddedLogWriter
 from tests.test_spool import FAST, KEY, SwitchableBus, assert_chain, event_ids, gen, on_bus
 
 
@@ -313,7 +313,7 @@ def _emit_until_refused(
 
 
 def test_the_spool_raises_spool_full_for_its_cap_and_leaves_itself_intact(tmp_path: Path) -> None:
-    from producers.spool import DiskSpool
+    from aigc_audit.producers.spool import DiskSpool
 
     with DiskSpool(tmp_path / "spool", max_bytes=100) as spool:
         spool.append("t", b"k", b"x" * 60)

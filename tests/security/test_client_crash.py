@@ -37,8 +37,8 @@ from pathlib import Path
 
 import pytest
 
-from producers.batch import SignedBatch
-from producers.transports.embedded_log import EmbeddedLog
+from aigc_audit.producers.batch import SignedBatch
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog
 from tests.harness import Harness
 
 pytestmark = pytest.mark.chdb
@@ -55,8 +55,8 @@ import hashlib, random, sys, time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from producers import AuditClient, BusUnavailableError, Generation, SigningKey
-from producers.transports.embedded_log import EmbeddedLog
+from aigc_audit.producers import AuditClient, BusUnavailableError, Generation, SigningKey
+from aigc_audit.producers.transports.embedded_log import EmbeddedLog
 
 key_path, bus_path, state_dir, topic, side_path, run, seed, batch_size, final, flap = sys.argv[1:]
 run, seed, batch_size = int(run), int(seed), int(batch_size)

@@ -23,9 +23,9 @@ import fastavro
 import pytest
 from fastavro import schemaless_writer
 
-from consumers.engine_schema import EngineView, strict_unions
-from consumers.generation_ingest import GenerationIngest, _range_check
-from consumers.logical_values import (
+from aigc_audit.consumers.engine_schema import EngineView, strict_unions
+from aigc_audit.consumers.generation_ingest import GenerationIngest, _range_check
+from aigc_audit.consumers.logical_values import (
     LogicalChecks,
     RangeField,
     column_bounds,
@@ -33,13 +33,13 @@ from consumers.logical_values import (
     integer_leaves,
     store_columns,
 )
-from consumers.rows import BusPosition, DecodedEvent, batch_rows
-from consumers.store.embedded import EmbeddedStore
-from consumers.store.tables import ALL_TABLES, FAMILY_TABLES
-from consumers.store_verification.canonical import actual_row, canonical_select
-from producers.batch import seal_batch
-from producers.codec import HEADER_SIZE, default_catalogue
-from producers.events import (
+from aigc_audit.consumers.rows import BusPosition, DecodedEvent, batch_rows
+from aigc_audit.consumers.store.embedded import EmbeddedStore
+from aigc_audit.consumers.store.tables import ALL_TABLES, FAMILY_TABLES
+from aigc_audit.consumers.store_verification.canonical import actual_row, canonical_select
+from aigc_audit.producers.batch import seal_batch
+from aigc_audit.producers.codec import HEADER_SIZE, default_catalogue
+from aigc_audit.producers.events import (
     AnnotationQualityCheck,
     AuditEvent,
     AuthorityDisclosure,
@@ -49,8 +49,8 @@ from producers.events import (
     TrainingDataIntake,
     UserSanction,
 )
-from producers.signing import SigningKey
-from producers.transports.base import BusMessage
+from aigc_audit.producers.signing import SigningKey
+from aigc_audit.producers.transports.base import BusMessage
 from tests.harness import T0, Harness, generation
 
 pytestmark = pytest.mark.chdb

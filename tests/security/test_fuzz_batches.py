@@ -22,14 +22,19 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from consumers.chain import ChainTracker
-from consumers.keyring import Keyring
-from consumers.verification import REASONS, BatchVerifier
-from producers.batch import SignedBatch, seal_batch
-from producers.codec import HEADER_SIZE, MAGIC, default_catalogue
-from producers.errors import DecodeError
-from producers.signing import GENESIS_DIGEST, KeyRegistration, SigningKey, sign_registration
-from producers.transports.base import BusMessage
+from aigc_audit.consumers.chain import ChainTracker
+from aigc_audit.consumers.keyring import Keyring
+from aigc_audit.consumers.verification import REASONS, BatchVerifier
+from aigc_audit.producers.batch import SignedBatch, seal_batch
+from aigc_audit.producers.codec import HEADER_SIZE, MAGIC, default_catalogue
+from aigc_audit.producers.errors import DecodeError
+from aigc_audit.producers.signing import (
+    GENESIS_DIGEST,
+    KeyRegistration,
+    SigningKey,
+    sign_registration,
+)
+from aigc_audit.producers.transports.base import BusMessage
 from tests.harness import generation, now_us
 
 CATALOGUE = default_catalogue()

@@ -25,14 +25,14 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from consumers.bundle_verification import BundleError, verify_bundle
-from consumers.bundle_verification.source import MAX_DOCUMENT_BYTES
-from consumers.export import bundle_format as fmt
-from consumers.export.exporter import export_bundle
-from consumers.selection import Selection
-from producers.codec import SchemaCatalogue
-from producers.errors import SchemaError
-from producers.signing import SigningKey, load_public_key
+from aigc_audit.consumers.bundle_verification import BundleError, verify_bundle
+from aigc_audit.consumers.bundle_verification.source import MAX_DOCUMENT_BYTES
+from aigc_audit.consumers.export import bundle_format as fmt
+from aigc_audit.consumers.export.exporter import export_bundle
+from aigc_audit.consumers.selection import Selection
+from aigc_audit.producers.codec import SchemaCatalogue
+from aigc_audit.producers.errors import SchemaError
+from aigc_audit.producers.signing import SigningKey, load_public_key
 from tests.harness import Harness, generation
 
 ROOT = SigningKey.generate().public_key

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from consumers.checkpoints.note import (
+from aigc_audit.consumers.checkpoints.note import (
     Checkpoint,
     CheckpointError,
     key_hash,
@@ -25,7 +25,7 @@ from consumers.checkpoints.note import (
     parse_note,
     sign_checkpoint,
 )
-from producers.signing import SigningKey
+from aigc_audit.producers.signing import SigningKey
 
 KEY = SigningKey.generate()
 OTHER = SigningKey.generate()

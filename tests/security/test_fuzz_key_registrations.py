@@ -15,11 +15,11 @@ import types
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.keyring import KeyRejected, Keyring
-from producers.codec import MAGIC, default_catalogue
-from producers.errors import DecodeError
-from producers.key_registration_codec import decode_registration, encode_registration
-from producers.signing import KeyRegistration, SigningKey, sign_registration
+from aigc_audit.consumers.keyring import KeyRejected, Keyring
+from aigc_audit.producers.codec import MAGIC, default_catalogue
+from aigc_audit.producers.errors import DecodeError
+from aigc_audit.producers.key_registration_codec import decode_registration, encode_registration
+from aigc_audit.producers.signing import KeyRegistration, SigningKey, sign_registration
 
 CATALOGUE = default_catalogue()
 ROOT = SigningKey.generate()

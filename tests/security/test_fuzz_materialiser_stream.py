@@ -22,11 +22,11 @@ from fastavro import schemaless_writer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.store_verification import verify_store
-from consumers.verification import REASONS
-from producers.codec import HEADER_SIZE
-from producers.key_registration_codec import encode_registration
-from producers.signing import (
+from aigc_audit.consumers.store_verification import verify_store
+from aigc_audit.consumers.verification import REASONS
+from aigc_audit.producers.codec import HEADER_SIZE
+from aigc_audit.producers.key_registration_codec import encode_registration
+from aigc_audit.producers.signing import (
     GENESIS_DIGEST,
     KeyRegistration,
     SigningKey,

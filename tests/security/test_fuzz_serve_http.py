@@ -41,7 +41,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         # Set on the running server rather than passed to it, so that the fuzzer also runs
         # against the old server (which has neither) and shows what got through there.
         try:
-            from consumers.store.reader_policy import ReaderLimits
+            from aigc_audit.consumers.store.reader_policy import ReaderLimits
         except ImportError:  # the old server
             pass
         else:

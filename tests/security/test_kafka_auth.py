@@ -22,8 +22,8 @@ from kafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from infra.kafka import broker as infra_broker
-from infra.kafka.broker import BrokerState
+from aigc_audit.infra.kafka import broker as infra_broker
+from aigc_audit.infra.kafka.broker import BrokerState
 from tests.harness import Harness, generation
 
 pytestmark = [pytest.mark.kafka, pytest.mark.chdb]
@@ -152,7 +152,7 @@ def test_a_wrong_password_is_refused_in_one_clear_line(
         )
 
     # The CLI: one line naming the principal and the cause, a non-zero exit, at once.
-    from consumers.cli import main
+    from aigc_audit.consumers.cli import main
 
     wrong = tmp_path / "wrong.json"
     # Both roles a materialiser process takes (it registers the platform's keys on first use).
@@ -200,7 +200,7 @@ def test_the_producer_cannot_write_keys_nor_read_events(
         _read_one(producer, s.events_topic)  # the trail itself: refused
 
     # Through the platform's writer the refusal is a KafkaSecurityError naming who and what.
-    from producers.transports.kafka_writer import KafkaLogWriter, KafkaSecurityError
+    from aigc_audit.producers.transports.kafka_writer import KafkaLogWriter, KafkaSecurityError
 
     writer = KafkaLogWriter(
         platform.deployment.writer.config  # type: ignore[attr-defined]

@@ -12,7 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from producers.transports.kafka_security import KafkaSecurity, KafkaSecurityError, preflight
+from aigc_audit.producers.transports.kafka_security import (
+    KafkaSecurity,
+    KafkaSecurityError,
+    preflight,
+)
 
 
 @pytest.fixture

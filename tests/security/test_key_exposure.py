@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from consumers.deployment import Deployment
-from consumers.settings import Settings, load_settings
-from consumers.store.base import StoreError
-from consumers.store.embedded import EmbeddedStore
+from aigc_audit.consumers.deployment import Deployment
+from aigc_audit.consumers.settings import Settings, load_settings
+from aigc_audit.consumers.store.base import StoreError
+from aigc_audit.consumers.store.embedded import EmbeddedStore
 
 pytestmark = pytest.mark.chdb
 

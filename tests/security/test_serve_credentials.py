@@ -15,9 +15,9 @@ pytestmark = pytest.mark.chdb
 
 
 def test_serve_json_keeps_no_writer_password(tmp_path: Path) -> None:
-    from consumers.serve import SERVE_FILE, serve
-    from consumers.settings import Settings
-    from consumers.store.passwords import hash_password
+    from aigc_audit.consumers.serve import SERVE_FILE, serve
+    from aigc_audit.consumers.settings import Settings
+    from aigc_audit.consumers.store.passwords import hash_password
 
     writer_pw = "configured-writer-pw"
     settings = Settings(
@@ -42,7 +42,7 @@ def test_serve_json_keeps_no_writer_password(tmp_path: Path) -> None:
         assert set(doc) == {"url", "pid"}
         assert (settings.data_dir / SERVE_FILE).stat().st_mode & 0o077 == 0
         # The configured writer works with its password; the server never saw it in clear.
-        from consumers.store.clickhouse import ClickHouseStore
+        from aigc_audit.consumers.store.clickhouse import ClickHouseStore
 
         host_port = doc["url"].split("@", 1)[1].split("/", 1)[0]
         writer = ClickHouseStore.from_url(f"http://writer:{writer_pw}@{host_port}/audit")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers.store.tables import GENERATIONS
+from aigc_audit.consumers.store.tables import GENERATIONS
 from tests import store_rows as R
 from tests.security.serve_harness import USERS, Target, served
 
@@ -28,7 +28,7 @@ MARGIN_S = 1.5
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    from consumers.store.reader_policy import ReaderLimits
+    from aigc_audit.consumers.store.reader_policy import ReaderLimits
 
     limits = ReaderLimits(
         max_execution_time_s=LIMIT_S,
@@ -103,7 +103,7 @@ def test_memory_and_result_limits_are_the_engines(target: Target) -> None:
 
 
 def test_the_server_holds_only_password_hashes(target: Target) -> None:
-    from consumers.store.passwords import is_password_hash
+    from aigc_audit.consumers.store.passwords import is_password_hash
 
     api = target.server.api
     held = json.dumps({k: str(v) for k, v in vars(api).items()}, default=str)
@@ -150,7 +150,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 def test_https_from_a_certificate_path(target: Target, tmp_path: Path) -> None:
-    from consumers.store.server import StoreServer
+    from aigc_audit.consumers.store.server import StoreServer
 
     cert, key = _self_signed(tmp_path)
     # A second server on the same store (chDB opens one store a process), speaking HTTPS.

@@ -15,8 +15,8 @@ materialisers. ``aigc-audit migrate --dry-run`` shows its SQL.
 
 from __future__ import annotations
 
-from consumers.store.migrations.loader import load_migrations, plan, validate
-from consumers.store.migrations.model import (
+from aigc_audit.consumers.store.migrations.loader import load_migrations, plan, validate
+from aigc_audit.consumers.store.migrations.model import (
     AppliedMigration,
     Migration,
     MigrationContext,
@@ -24,7 +24,7 @@ from consumers.store.migrations.model import (
     MigrationReport,
     StoreNewerThanCodeError,
 )
-from consumers.store.migrations.runner import migrate
+from aigc_audit.consumers.store.migrations.runner import migrate
 
 __all__ = [
     "AppliedMigration",

@@ -7,12 +7,18 @@ import pkgutil
 import re
 from collections.abc import Collection, Iterable, Sequence
 
-from consumers.store.migrations.model import Migration, MigrationError, StoreNewerThanCodeError
+from aigc_audit.consumers.store.migrations.model import (
+    Migration,
+    MigrationError,
+    StoreNewerThanCodeError,
+)
 
 _MODULE = re.compile(r"m(\d{4})_([a-z0-9_]+)")
 
 
-def load_migrations(package: str = "consumers.store.migrations") -> tuple[Migration, ...]:
+def load_migrations(
+    package: str = "aigc_audit.consumers.store.migrations",
+) -> tuple[Migration, ...]:
     """Every migration of ``package``, in order. Each module ``mNNNN_name`` defines
     ``MIGRATION``, whose number and name match the module's; the numbers must run 1..N with no
     duplicate and no gap (:func:`validate`). Raises MigrationError otherwise."""

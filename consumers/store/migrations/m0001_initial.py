@@ -8,9 +8,14 @@ migration as version 1, ``initial``, and continues from there.
 
 from __future__ import annotations
 
-from consumers.store import ddl
-from consumers.store.migrations.model import Migration, MigrationContext
-from consumers.store.tables import ALL_TABLES, CHECKPOINTS, LEGAL_HOLDS, SCHEMA_MIGRATIONS
+from aigc_audit.consumers.store import ddl
+from aigc_audit.consumers.store.migrations.model import Migration, MigrationContext
+from aigc_audit.consumers.store.tables import (
+    ALL_TABLES,
+    CHECKPOINTS,
+    LEGAL_HOLDS,
+    SCHEMA_MIGRATIONS,
+)
 
 CREATED_LATER = (SCHEMA_MIGRATIONS, LEGAL_HOLDS, CHECKPOINTS)
 """The runner's bootstrap makes ``schema_migrations``; migration 0004 makes ``legal_holds`` and

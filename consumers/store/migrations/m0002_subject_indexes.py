@@ -10,9 +10,14 @@ so it is not blocking.
 
 from __future__ import annotations
 
-from consumers.store import ddl
-from consumers.store.migrations.model import Migration, MigrationContext
-from consumers.store.tables import DATA_HANDLING, GENERATIONS, MODERATION_ACTIONS, USER_SANCTIONS
+from aigc_audit.consumers.store import ddl
+from aigc_audit.consumers.store.migrations.model import Migration, MigrationContext
+from aigc_audit.consumers.store.tables import (
+    DATA_HANDLING,
+    GENERATIONS,
+    MODERATION_ACTIONS,
+    USER_SANCTIONS,
+)
 
 INDEX = "subject_idx"
 TABLES = (GENERATIONS, MODERATION_ACTIONS, USER_SANCTIONS, DATA_HANDLING)

@@ -5,9 +5,9 @@ checksums) are unchanged.
 
 from __future__ import annotations
 
-from consumers.store import ddl
-from consumers.store.migrations.model import Migration, MigrationContext
-from consumers.store.tables import DATA_HANDLING, LEGAL_HOLD_COLUMNS
+from aigc_audit.consumers.store import ddl
+from aigc_audit.consumers.store.migrations.model import Migration, MigrationContext
+from aigc_audit.consumers.store.tables import DATA_HANDLING, LEGAL_HOLD_COLUMNS
 
 
 def forwards(ctx: MigrationContext) -> list[str]:

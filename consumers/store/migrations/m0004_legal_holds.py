@@ -8,10 +8,10 @@ replaying the bus into a fresh store fills it.
 
 from __future__ import annotations
 
-from consumers.store import ddl
-from consumers.store.migrations.model import Migration, MigrationContext
-from consumers.store.retention import ACTIVE_HOLDS, HELD_TABLES
-from consumers.store.tables import ALL_TABLES, HOLD_KEYS, LEGAL_HOLDS
+from aigc_audit.consumers.store import ddl
+from aigc_audit.consumers.store.migrations.model import Migration, MigrationContext
+from aigc_audit.consumers.store.retention import ACTIVE_HOLDS, HELD_TABLES
+from aigc_audit.consumers.store.tables import ALL_TABLES, HOLD_KEYS, LEGAL_HOLDS
 
 _HELD = tuple(t for t in ALL_TABLES if t.name in HELD_TABLES)
 

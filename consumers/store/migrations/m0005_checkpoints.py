@@ -4,9 +4,9 @@ materialiser writes the first one for each partition's whole history at its next
 
 from __future__ import annotations
 
-from consumers.store import ddl
-from consumers.store.migrations.model import Migration, MigrationContext
-from consumers.store.tables import CHECKPOINTS
+from aigc_audit.consumers.store import ddl
+from aigc_audit.consumers.store.migrations.model import Migration, MigrationContext
+from aigc_audit.consumers.store.tables import CHECKPOINTS
 
 
 def forwards(ctx: MigrationContext) -> list[str]:

@@ -6,9 +6,9 @@ kind decode with it unset.
 
 from __future__ import annotations
 
-from consumers.store import ddl
-from consumers.store.migrations.model import Migration, MigrationContext
-from consumers.store.tables import AGREEMENT_ACCEPTANCE_COLUMNS, DATA_HANDLING
+from aigc_audit.consumers.store import ddl
+from aigc_audit.consumers.store.migrations.model import Migration, MigrationContext
+from aigc_audit.consumers.store.tables import AGREEMENT_ACCEPTANCE_COLUMNS, DATA_HANDLING
 
 
 def forwards(ctx: MigrationContext) -> list[str]:

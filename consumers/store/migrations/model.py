@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from consumers.store.base import StoreError
-from consumers.store.retention import RetentionPolicy
+from aigc_audit.consumers.store.base import StoreError
+from aigc_audit.consumers.store.retention import RetentionPolicy
 
 if TYPE_CHECKING:
-    from consumers.settings import Settings
+    from aigc_audit.consumers.settings import Settings
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _DATABASE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -13,24 +13,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from consumers.store import ddl
-from consumers.store.base import Store
-from consumers.store.migrations.loader import load_migrations, plan
-from consumers.store.migrations.model import (
+from aigc_audit.consumers.store import ddl
+from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store.migrations.loader import load_migrations, plan
+from aigc_audit.consumers.store.migrations.model import (
     AppliedMigration,
     Migration,
     MigrationContext,
     MigrationError,
     MigrationReport,
 )
-from consumers.store.retention import (
+from aigc_audit.consumers.store.retention import (
     HELD_TABLES,
     TTL_COLUMNS,
     hold_condition,
     ttl_as_shown,
     ttl_clause,
 )
-from consumers.store.tables import ALL_TABLES, SCHEMA_MIGRATIONS
+from aigc_audit.consumers.store.tables import ALL_TABLES, SCHEMA_MIGRATIONS
 
 _TTL = re.compile(r"\sTTL\s(.+?)(?:\sSETTINGS\s|$)")
 _DISTRIBUTED_CLUSTER = re.compile(r"^Distributed\('([^']*)'")
