@@ -21,10 +21,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from aigc_audit.consumers import inspection_commands as inspection
 from aigc_audit.consumers.bench.command import bench as bench_command
 from aigc_audit.consumers.deployment import Deployment
-from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.errors import (
+    PLATFORM_INSTALL,
+    PlatformError,
+    missing_platform_module,
+)
 from aigc_audit.consumers.materialiser import MaterialiseStats
 from aigc_audit.consumers.migrate_command import migrate as migrate_command
-from aigc_audit.consumers.output import FORMATS, render, result_table
+from aigc_audit.consumers.output import FORMATS, CommandProgress, render, result_table
 from aigc_audit.consumers.settings import Settings, load_settings
 from aigc_audit.infra.kafka.commands import kafka as kafka_commands
 from aigc_audit.producers.errors import AuditError
@@ -42,6 +46,8 @@ class _State:
     config: Path | None = None
     data_dir: Path | None = None
     settings: Settings | None = None
+    command: str | None = None
+    """The command being run (``query run``), for the line that says it needs the platform."""
 
 
 state = _State()
@@ -86,6 +92,7 @@ def app(config: Path | None, data_dir: Path | None) -> None:
     """aigc-audit: a signed, replayable compliance audit log for generative-AI services."""
     # Read the configuration before any command, so a bad file fails every command the same way.
     state.config, state.data_dir = config, data_dir
+    state.command = click.get_current_context().invoked_subcommand
     state.settings = load_settings(config, data_dir=data_dir)
     click.get_current_context().obj = settings
 
@@ -93,6 +100,7 @@ def app(config: Path | None, data_dir: Path | None) -> None:
 @app.group("query")
 def query_app() -> None:
     """Named inspection queries."""
+    state.command = f"query {click.get_current_context().invoked_subcommand}"
 
 
 @app.group("infra")
@@ -119,7 +127,7 @@ def _flood_note(stats: MaterialiseStats) -> str:
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(
+    return CommandProgress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -388,6 +396,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except (PlatformError, QueryPackError, AuditError, OSError) as exc:
         _fail(exc)
+    except ImportError as exc:
+        # A base install (client library and offline verifier) has no platform libraries:
+        # a command that needs one says which extra to install. Any other missing module is
+        # a broken install or a bug, and its traceback is what helps.
+        if missing_platform_module(exc) is None:
+            raise
+        _fail(exc)
 
 
 def _month_ago() -> datetime:
@@ -403,7 +418,13 @@ def _articles(articles: tuple[str, ...]) -> str:
 
 def _fail(exc: BaseException) -> None:
     # Plain stderr, not rich: one line must stay one line whatever the terminal's width.
-    sys.stderr.write(f"aigc-audit: error: {_one_line(exc)}\n")
+    missing = missing_platform_module(exc)
+    if missing is not None:
+        command = " ".join(filter(None, ("aigc-audit", state.command)))
+        text = f"{command} needs the platform: {PLATFORM_INSTALL} (missing: {missing})"
+    else:
+        text = _one_line(exc)
+    sys.stderr.write(f"aigc-audit: error: {text}\n")
     sys.exit(2)
 
 

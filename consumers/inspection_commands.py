@@ -20,6 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from aigc_audit.consumers.deployment import Deployment
 from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.output import CommandProgress
 from aigc_audit.consumers.query_pack import bind_params, get_query, parse_param_args
 from aigc_audit.consumers.selection import Selection
 from aigc_audit.consumers.settings import Settings
@@ -91,7 +92,7 @@ def _time(option: str, text: str | None) -> datetime | None:
 
 
 def _spinner() -> Progress:
-    return Progress(
+    return CommandProgress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err
     )
 

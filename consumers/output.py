@@ -6,14 +6,36 @@ import csv
 import io
 import json
 import re
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table as RichTable
 
 from aigc_audit.consumers.store.base import QueryResult
 
 FORMATS = ("table", "csv", "json")
+
+
+class CommandProgress(Progress):
+    """A command's progress display that a failure takes with it: a failed command ends as one
+    line on stderr (consumers/cli.py), and the last frame of a bar printed beside it (in a log,
+    or on a base install, where a platform command fails as soon as it opens the store) would be
+    a second."""
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None or self.disable:
+            super().__exit__(exc_type, exc_val, exc_tb)
+            return
+        # Live.stop, not Progress.stop: the latter ends a log's display with an empty line.
+        self.live.transient = True
+        self.live.stop()
 
 
 def result_table(
