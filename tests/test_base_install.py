@@ -52,29 +52,9 @@ def _must(result: subprocess.CompletedProcess[str], what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def base_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def base_venv(tmp_path_factory: pytest.TempPathFactory, built_wheel: Path) -> Path:
     """The bin directory of a fresh venv holding the wheel and its base dependencies."""
     work = tmp_path_factory.mktemp("base-install")
-    wheel_dir = work / "wheel"
-    _must(
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "wheel",
-                "--no-deps",
-                "--no-build-isolation",
-                "-q",
-                "-w",
-                str(wheel_dir),
-                str(ROOT),
-            ],
-            cwd=work,
-        ),
-        "building the wheel",
-    )
-    (wheel,) = wheel_dir.glob("aigc_audit-*.whl")
     venv = work / "venv"
     _must(_run([sys.executable, "-m", "venv", str(venv)], cwd=work), "python -m venv")
     bin_dir = venv / "bin"
@@ -87,7 +67,7 @@ def base_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "install",
                 "-q",
                 "--disable-pip-version-check",
-                str(wheel),
+                str(built_wheel),
             ],
             cwd=work,
         ),

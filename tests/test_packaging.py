@@ -16,28 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TOP_FOLDERS = ("producers", "consumers", "schemas", "queries", "dashboards", "infra")
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (found,) = out.glob("aigc_audit-*.whl")
-    return found
+@pytest.fixture
+def wheel(built_wheel: Path) -> Path:
+    return built_wheel
 
 
 def test_every_package_folder_is_listed_in_pyproject() -> None:
