@@ -381,52 +381,58 @@ def decompress(raw: bytes, encoding: str, limit: int = MAX_BODY_BYTES) -> bytes:
     return raw
 
 
+class _Output:
+    """What a decoder has produced so far, refused the moment it passes ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.parts: list[bytes] = []
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise _too_large(self.limit)
+        self.parts.append(chunk)
+
+    def joined(self) -> bytes:
+        return b"".join(self.parts)
+
+
 def _bounded(make: Callable[[], Any], raw: bytes, limit: int) -> bytes:
     """Decompress with an object of the ``decompress(data, max_length)`` family (lzma, bz2,
     zstd, lz4), member after member, stopping at ``limit``."""
-    out: list[bytes] = []
-    size = 0
+    out = _Output(limit)
     data = raw
     while data:
         decoder = make()
-        chunk = decoder.decompress(data, _STEP)
-        while True:
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            out.append(chunk)
-            # needs_input: every byte given is consumed and no output is pending.
-            if decoder.eof or decoder.needs_input:
-                break
-            chunk = decoder.decompress(b"", _STEP)
+        out.add(decoder.decompress(data, _STEP))
+        # needs_input: every byte given is consumed and no output is pending.
+        while not (decoder.eof or decoder.needs_input):
+            out.add(decoder.decompress(b"", _STEP))
         if not decoder.eof:
             raise ValueError("the compressed body ends early")
         data = decoder.unused_data or b""  # lz4 says None
         if data.strip(b"\0") == b"":  # zero padding after the last member, as xz allows
             break
-    return b"".join(out)
+    return out.joined()
 
 
 def _inflate(wbits: int) -> Callable[[bytes, int], bytes]:
     def run(raw: bytes, limit: int) -> bytes:
-        out: list[bytes] = []
-        size = 0
+        out = _Output(limit)
         data = raw
         while data:
             decoder = zlib.decompressobj(wbits)
             chunk = decoder.decompress(data, _STEP)
-            while True:
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(limit)
-                out.append(chunk)
-                if decoder.eof or (not decoder.unconsumed_tail and not chunk):
-                    break
+            out.add(chunk)
+            while not (decoder.eof or (not decoder.unconsumed_tail and not chunk)):
                 chunk = decoder.decompress(decoder.unconsumed_tail, _STEP)
+                out.add(chunk)
             if not decoder.eof:
                 raise ValueError("the compressed body ends early")
             data = decoder.unused_data  # gzip: the next member
-        return b"".join(out)
+        return out.joined()
 
     return run
 
@@ -435,20 +441,15 @@ def _brotli(raw: bytes, limit: int) -> bytes:
     import brotli
 
     decoder = brotli.Decompressor()
-    out: list[bytes] = []
-    size = 0
+    out = _Output(limit)
     chunk = decoder.process(raw, output_buffer_limit=_STEP)
-    while True:
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        out.append(chunk)
-        if decoder.is_finished() or not chunk:
-            break
+    out.add(chunk)
+    while not (decoder.is_finished() or not chunk):
         chunk = decoder.process(b"", output_buffer_limit=_STEP)
+        out.add(chunk)
     if not decoder.is_finished():
         raise ValueError("the compressed body ends early")
-    return b"".join(out)
+    return out.joined()
 
 
 def _zstd_decoder() -> Any:
