@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aigc_audit.consumers.store.tables import EVENTS, FAMILY_TABLES
-from aigc_audit.producers.codec import SchemaCatalogue
+from aigc_audit.producers.codec import SchemaCatalogue, integer_fields
 
 MIN_MICROS = -62_135_596_800_000_000
 """0001-01-01T00:00:00Z: the first instant a datetime holds."""
@@ -97,41 +97,16 @@ class RangeField:
     """The values the column holds that the Avro type can carry, inclusive."""
 
 
-def integer_leaves(
-    schema: Any,
-    named: dict[str, Any],
-    path: tuple[str, ...] = (),
-    within: frozenset[str] = frozenset(),
-) -> list[tuple[tuple[str, ...], str]]:
+def integer_leaves(schema: Any) -> list[tuple[tuple[str, ...], str]]:
     """(path, ``int`` or ``long``) of every integer without a logical type in a parsed
     (fastavro) record schema, through records and unions. Timestamps are left out: their
     calendar check is :func:`logical_fields`', and their columns are no integers. (Arrays and
     maps hold none in our schemas, and have no integer columns.)"""
-    if isinstance(schema, list):
-        return [leaf for b in schema for leaf in integer_leaves(b, named, path, within)]
-    if isinstance(schema, str):
-        if schema in AVRO_BOUNDS:
-            return [(path, schema)]
-        # A named type used again after its definition: fastavro gives its name only.
-        schema = named.get(schema)
-    if not isinstance(schema, Mapping) or schema.get("logicalType"):
-        return []
-    kind = schema.get("type")
-    if kind == "record":
-        name = schema["name"]
-        if name in within:  # a record inside itself: its fields are listed once, above
-            return []
-        named.setdefault(name, schema)
-        return [
-            leaf
-            for field in schema["fields"]
-            for leaf in integer_leaves(
-                field["type"], named, (*path, field["name"]), within | {name}
-            )
-        ]
-    if isinstance(kind, (str, Mapping, list)) and kind not in ("enum", "fixed", "array", "map"):
-        return integer_leaves(kind, named, path, within)
-    return []
+    return [
+        (f.path, f.avro_type)
+        for f in integer_fields(schema)
+        if not f.logical and not f.in_collection
+    ]
 
 
 def store_columns(fullname: str, path: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -157,7 +132,7 @@ def range_fields(fullname: str, schema: Any) -> list[RangeField]:
     """Every integer of the ``fullname`` event schema whose store column holds less than its
     Avro type does, with the bounds of that column."""
     out = []
-    for path, avro in integer_leaves(schema, {}):
+    for path, avro in integer_leaves(schema):
         avro_low, avro_high = AVRO_BOUNDS[avro]
         for column, column_type in store_columns(fullname, path):
             bounds = column_bounds(column_type)

@@ -139,26 +139,80 @@ INT_MIN = -(2**31)
 INT_MAX = 2**31 - 1
 
 
-def _int_paths(schema: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Field-name paths to every ``int`` value of a parsed record schema (through records and
-    unions; our schemas hold no int inside an array or a map, and a caller refuses one)."""
+@dataclass(frozen=True)
+class IntegerField:
+    """An Avro ``int`` or ``long`` of a record schema, found by :func:`integer_fields`."""
+
+    path: tuple[str, ...]
+    """Field names from the record to the value (through records and unions)."""
+    avro_type: str
+    """``int`` or ``long``."""
+    logical: bool
+    """It carries a logical type (a date, a timestamp)."""
+    in_collection: bool
+    """It lies inside an array or a map (``path`` then stops at that field)."""
+
+
+def integer_fields(
+    schema: Any,
+    path: tuple[str, ...] = (),
+    *,
+    named: dict[str, Any] | None = None,
+    within: frozenset[str] = frozenset(),
+    in_collection: bool = False,
+) -> list[IntegerField]:
+    """Every ``int`` and ``long`` of a parsed (fastavro) record schema: the decoder's 32-bit
+    check and the platform's store-column bounds both walk the schema through this one."""
+    named = {} if named is None else named
     if isinstance(schema, list):
-        return [p for branch in schema for p in _int_paths(branch, path)]
-    if schema == "int":
-        return [path]
+        return [
+            found
+            for branch in schema
+            for found in integer_fields(
+                branch, path, named=named, within=within, in_collection=in_collection
+            )
+        ]
+    if isinstance(schema, str):
+        if schema in ("int", "long"):
+            return [IntegerField(path, schema, False, in_collection)]
+        # A named type used again after its definition: fastavro gives its name only.
+        schema = named.get(schema)
     if not isinstance(schema, Mapping):
         return []
     kind = schema.get("type")
     if kind == "record":
-        return [p for f in schema["fields"] for p in _int_paths(f["type"], (*path, f["name"]))]
+        name = schema["name"]
+        if name in within:  # a record inside itself: its fields are listed once, above
+            return []
+        named.setdefault(name, schema)
+        return [
+            found
+            for field in schema["fields"]
+            for found in integer_fields(
+                field["type"],
+                (*path, field["name"]),
+                named=named,
+                within=within | {name},
+                in_collection=in_collection,
+            )
+        ]
     if kind in ("array", "map"):
         inner = schema["items" if kind == "array" else "values"]
-        if _int_paths(inner):
-            raise SchemaError("an int inside an array or a map is not range-checked on decode")
-        return []
-    if isinstance(kind, str):  # {"type": "int", "logicalType": ...}, or another primitive
-        return [path] if kind == "int" else []
-    return _int_paths(kind, path)  # {"type": <a schema>} wraps another schema
+        return integer_fields(inner, path, named=named, within=within, in_collection=True)
+    if kind in ("int", "long"):
+        return [IntegerField(path, kind, bool(schema.get("logicalType")), in_collection)]
+    if isinstance(kind, (str, Mapping, list)):  # {"type": <a schema or a name>} wraps one
+        return integer_fields(kind, path, named=named, within=within, in_collection=in_collection)
+    return []
+
+
+def _int_paths(schema: Any) -> list[tuple[str, ...]]:
+    """Field-name paths to every ``int`` value of a parsed record schema; our schemas hold no
+    int inside an array or a map, and one there is refused rather than left unchecked."""
+    ints = [f for f in integer_fields(schema) if f.avro_type == "int"]
+    if any(f.in_collection for f in ints):
+        raise SchemaError("an int inside an array or a map is not range-checked on decode")
+    return [f.path for f in ints]
 
 
 def _out_of_int_range(record: Any, paths: tuple[tuple[str, ...], ...]) -> str | None:

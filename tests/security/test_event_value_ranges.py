@@ -239,7 +239,7 @@ def test_every_event_integer_has_a_store_column() -> None:
     added later cannot go unchecked for want of a name."""
     catalogue = default_catalogue()
     for schema in FAMILY_TABLES:
-        for path, _avro in integer_leaves(catalogue.schema(schema), {}):
+        for path, _avro in integer_leaves(catalogue.schema(schema)):
             assert store_columns(schema, path), (schema, path)
 
 
