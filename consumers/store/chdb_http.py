@@ -290,12 +290,7 @@ class ChdbHttp:
         finally:
             if data_file is not None:
                 data_file.unlink(missing_ok=True)
-        reply = Reply(200, result.bytes() if result is not None else b"")
-        if stmt.produces_result:
-            out = stmt.output_format or fmt
-            reply.headers["X-ClickHouse-Format"] = out
-            reply.headers["Content-Type"] = _content_type(out)
-        return reply, _stats(result)
+        return _reply(result, stmt, fmt), _stats(result)
 
     def _read(
         self,
@@ -340,11 +335,7 @@ class ChdbHttp:
                 raise ClickHouseError.of(exc.code, exc.name, exc.message) from None
             with self._context({}, database):
                 result = self._engine(limited, fmt, query_params)
-        reply = Reply(200, result.bytes() if result is not None else b"")
-        out = stmt.output_format or fmt
-        reply.headers["X-ClickHouse-Format"] = out
-        reply.headers["Content-Type"] = _content_type(out)
-        return reply, _stats(result)
+        return _reply(result, stmt, fmt), _stats(result)
 
     def _parse(self, sql: str, user: _User) -> Any:
         """ClickHouse's parse of ``sql`` as a tree (``parseQueryToJSON`` only parses). Its
@@ -447,6 +438,17 @@ class ChdbHttp:
         with suppress(Exception):  # a broken session fails the next real query anyway
             self._run("SELECT 1", "CSV", None)
         raise error
+
+
+def _reply(result: Any, stmt: Statement, fmt: str) -> Reply:
+    """A statement's answer: its result in the format it asked for (its own ``FORMAT`` clause,
+    else the request's), with ClickHouse's format headers when it produces a result."""
+    reply = Reply(200, result.bytes() if result is not None else b"")
+    if stmt.produces_result:
+        out = stmt.output_format or fmt
+        reply.headers["X-ClickHouse-Format"] = out
+        reply.headers["Content-Type"] = _content_type(out)
+    return reply
 
 
 def _split_params(
