@@ -32,6 +32,9 @@ _API_SASL_AUTHENTICATE: Final = 36
 _API_VERSIONS: Final = 18
 _API_METADATA: Final = 3
 _MAX_RESPONSE: Final = 1 << 20
+
+RECONNECT_BACKOFF_MAX_MS: Final = 1_000
+"""The longest any Kafka client of ours waits between attempts to reach a broker."""
 """The largest answer the pre-flight reads; the ones it asks for are a few hundred bytes."""
 
 
@@ -76,7 +79,12 @@ class KafkaSecurity:
 
     def client_config(self) -> dict[str, Any]:
         """kafka-python keyword arguments (producer, consumer and admin client alike)."""
-        config: dict[str, Any] = {"security_protocol": self.protocol}
+        config: dict[str, Any] = {
+            "security_protocol": self.protocol,
+            # kafka-python backs reconnects off up to 30 s: after a long outage a long-lived
+            # writer then missed a broker that was back and expired its sends (3 s delivery).
+            "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+        }
         if self.uses_tls:
             config.update(ssl_cafile=self.ssl_cafile, ssl_check_hostname=True)
         if self.uses_sasl:
