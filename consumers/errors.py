@@ -1,6 +1,11 @@
-"""One base error for the platform side; the CLI turns any of them into one line and exit 2."""
+"""The platform's errors derive from one root, ``AuditError`` (the client library's, so a
+caller catches either side with one clause): ``PlatformError`` here, and one subclass per stage
+beside it (``StoreError``, ``QueryError``, ``ExportError``, ...). The CLI turns any of them into
+one line and exit 2; tests/test_errors.py keeps every error class of ours under the root."""
 
 from __future__ import annotations
+
+from aigc_audit.producers.errors import AuditError
 
 # The import names of the `[platform]` extra's libraries (pyproject.toml). The base install
 # (client library and offline verifier) has none of them, so every platform module imports
@@ -10,7 +15,7 @@ PLATFORM_MODULES = frozenset({"chdb", "pyarrow", "clickhouse_connect", "brotli"}
 PLATFORM_INSTALL = "pip install 'aigc-audit[platform]'"
 
 
-class PlatformError(Exception):
+class PlatformError(AuditError):
     """A failure the user can act on: bad configuration, a held directory, a refused query."""
 
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aigc_audit.consumers.deployment import Deployment
-from aigc_audit.consumers.materialiser import Materialiser, MaterialiseStats
-from aigc_audit.consumers.settings import Settings, load_settings
+from aigc_audit.consumers.app.deployment import Deployment
+from aigc_audit.consumers.app.settings import Settings, load_settings
+from aigc_audit.consumers.ingest.materialiser import Materialiser, MaterialiseStats
 from aigc_audit.consumers.store.base import QueryResult
 from aigc_audit.producers.batch import SignedBatch, seal_batch
 from aigc_audit.producers.codec import default_catalogue

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aigc_audit.consumers.key_registry import publish_registration, register_producer, revoke
+from aigc_audit.consumers.keys.registry import publish_registration, register_producer, revoke
 from aigc_audit.producers.batch import SignedBatch
 from aigc_audit.producers.codec import MAGIC
 from aigc_audit.producers.signing import (
@@ -262,7 +262,7 @@ def test_a_run_of_bad_messages_stops_the_materialiser_when_asked(tmp_path: Path)
     """With on_reject_flood = "stop", a bad deploy (or a lost key) stops the materialiser at
     the alert instead of quietly quarantining the whole stream; what it wrote before stopping
     (the alert among it) is committed and nothing is settled twice."""
-    from aigc_audit.consumers.materialiser import MaterialiserHalted
+    from aigc_audit.consumers.ingest.materialiser import MaterialiserHalted
 
     h = Harness(tmp_path / "data", reject_alert_streak=3, on_reject_flood="stop")
     try:
@@ -292,7 +292,7 @@ def test_a_run_of_bad_messages_stops_the_materialiser_when_asked(tmp_path: Path)
 
 
 def test_the_deprecated_streak_limit_still_stops(tmp_path: Path) -> None:
-    from aigc_audit.consumers.materialiser import MaterialiserHalted
+    from aigc_audit.consumers.ingest.materialiser import MaterialiserHalted
 
     with pytest.warns(DeprecationWarning, match="quarantine_streak_limit is deprecated"):
         h = Harness(tmp_path / "data", quarantine_streak_limit=2)

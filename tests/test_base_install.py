@@ -79,8 +79,8 @@ def base_venv(tmp_path_factory: pytest.TempPathFactory, built_wheel: Path) -> Pa
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A small real export bundle and its root public key, made by this (platform) install."""
-    from aigc_audit.consumers.export import export_bundle
-    from aigc_audit.consumers.selection import Selection
+    from aigc_audit.consumers.bundle.export import export_bundle
+    from aigc_audit.consumers.query.selection import Selection
     from tests.harness import Harness, generation
 
     base = tmp_path_factory.mktemp("bundle")

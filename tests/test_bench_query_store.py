@@ -20,7 +20,7 @@ from aigc_audit.consumers.bench.query_store import (
     sample_params,
     time_query_pack,
 )
-from aigc_audit.consumers.query_pack import load_query_pack, run_query
+from aigc_audit.consumers.query.pack import load_query_pack, run_query
 from aigc_audit.producers.taxonomy import RISKS
 
 pytestmark = pytest.mark.chdb

@@ -7,8 +7,8 @@ from typing import Any
 
 from rich.console import Console
 
-from aigc_audit.consumers.bench.command import figures_table
 from aigc_audit.consumers.bench.run import summarise, target_met
+from aigc_audit.consumers.cli.bench import figures_table
 
 
 def result(bus: str = "kafka") -> dict[str, Any]:

@@ -24,20 +24,20 @@ from typing import Any
 import pytest
 from fastavro import reader, writer
 
-from aigc_audit.consumers.bundle_verification import BundleVerification, fast_events, verify_bundle
-from aigc_audit.consumers.bundle_verification import event_checks as event_checks_module
-from aigc_audit.consumers.bundle_verification.inclusion import (
+from aigc_audit.consumers.bundle.export.exporter import export_bundle
+from aigc_audit.consumers.bundle.export.store_reader import TreeLevels
+from aigc_audit.consumers.bundle.format import records as fmt
+from aigc_audit.consumers.bundle.format.line_compiler import compile_line_renderers, constant_fields
+from aigc_audit.consumers.bundle.verify import BundleVerification, fast_events, verify_bundle
+from aigc_audit.consumers.bundle.verify import event_checks as event_checks_module
+from aigc_audit.consumers.bundle.verify.inclusion import (
     complete_batch_paths,
     included,
     leaf_hashes,
     proof_hashes,
     proofs_lead_to_root,
 )
-from aigc_audit.consumers.export import bundle_format as fmt
-from aigc_audit.consumers.export.exporter import export_bundle
-from aigc_audit.consumers.export.line_compiler import compile_line_renderers, constant_fields
-from aigc_audit.consumers.export.store_reader import TreeLevels
-from aigc_audit.consumers.selection import Selection
+from aigc_audit.consumers.query.selection import Selection
 from aigc_audit.producers.codec import SchemaCatalogue, default_catalogue
 from aigc_audit.producers.errors import AuditError
 from aigc_audit.producers.events import (

@@ -15,7 +15,7 @@ from aigc_audit.consumers.checkpoints.note import (
     open_checkpoint,
     sign_checkpoint,
 )
-from aigc_audit.consumers.key_registry import CHECKPOINT_KEY_OWNER
+from aigc_audit.consumers.keys.registry import CHECKPOINT_KEY_OWNER
 from aigc_audit.producers.merkle import (
     consistency_proof,
     leaf_hash,

@@ -21,7 +21,7 @@ def cli(
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("AIGC_AUDIT_")}
     full_env = {**inherited, "AIGC_AUDIT_DATA_DIR": str(data_dir), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "aigc_audit.consumers.cli", *args],
+        [sys.executable, "-m", "aigc_audit.consumers.cli.main", *args],
         capture_output=True,
         text=True,
         env=full_env,
@@ -134,8 +134,9 @@ def test_data_directory_held_by_another_process(populated: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from aigc_audit.consumers.data_dir import "
-            "DataDirLock; DataDirLock(Path(sys.argv[1])).acquire(); print('held', flush=True); "
+            "import sys, time; from pathlib import Path; "
+            "from aigc_audit.consumers.app.data_dir import DataDirLock; "
+            "DataDirLock(Path(sys.argv[1])).acquire(); print('held', flush=True); "
             "time.sleep(60)",
             str(populated),
         ],

@@ -18,22 +18,22 @@ from typing import Any
 import pytest
 from fastavro import reader, writer
 
-from aigc_audit.consumers.bundle_verification import (
+from aigc_audit.consumers.bundle.export.exporter import ExportError, export_bundle
+from aigc_audit.consumers.bundle.format import records as fmt
+from aigc_audit.consumers.bundle.verify import (
     BundleError,
     BundleVerification,
     format_checks,
     verify_bundle,
 )
 from aigc_audit.consumers.checkpoints.note import parse_note, sign_checkpoint
-from aigc_audit.consumers.export import bundle_format as fmt
-from aigc_audit.consumers.export.exporter import ExportError, export_bundle
-from aigc_audit.consumers.key_registry import (
+from aigc_audit.consumers.ingest.materialiser import Materialiser
+from aigc_audit.consumers.keys.registry import (
     CHECKPOINT_KEY_OWNER,
     EXPORT_KEY_OWNER,
     PLATFORM_KEY_PREFIX,
 )
-from aigc_audit.consumers.materialiser import Materialiser
-from aigc_audit.consumers.selection import Selection
+from aigc_audit.consumers.query.selection import Selection
 from aigc_audit.consumers.store.tables import FAMILY_TABLES
 from aigc_audit.producers.codec import default_catalogue
 from aigc_audit.producers.events import (
@@ -331,9 +331,9 @@ def test_bundle_format_mirrors_the_platform_names() -> None:
 
 def test_verifier_needs_no_store() -> None:
     code = (
-        "import sys, aigc_audit.consumers.bundle_verification\n"
+        "import sys, aigc_audit.consumers.bundle.verify\n"
         "bad = [m for m in sys.modules if m.startswith(('chdb', 'clickhouse_connect', "
-        "'aigc_audit.consumers.store', 'aigc_audit.consumers.export.exporter', "
+        "'aigc_audit.consumers.store', 'aigc_audit.consumers.bundle.export.exporter', "
         "'kafka'))]\n"
         "assert not bad, bad\n"
     )

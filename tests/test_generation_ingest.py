@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from fastavro import schemaless_writer
 
-from aigc_audit.consumers.generation_ingest import GenerationIngest
-from aigc_audit.consumers.logical_values import LogicalChecks
-from aigc_audit.consumers.rows import BusPosition, DecodedEvent, batch_rows
+from aigc_audit.consumers.ingest.engine_path import GenerationIngest
+from aigc_audit.consumers.ingest.logical_values import LogicalChecks
 from aigc_audit.consumers.store.embedded import EmbeddedStore
+from aigc_audit.consumers.store.rows import BusPosition, DecodedEvent, batch_rows
 from aigc_audit.consumers.store.tables import BATCHES, EVENTS, GENERATIONS, Table
 from aigc_audit.consumers.store_verification import verify_store
 from aigc_audit.consumers.store_verification.canonical import (

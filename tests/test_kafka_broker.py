@@ -20,9 +20,10 @@ from click.testing import CliRunner
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
+from aigc_audit.consumers.cli.kafka import kafka
 from aigc_audit.infra.kafka import broker
-from aigc_audit.infra.kafka.broker import BrokerState, InfraError
-from aigc_audit.infra.kafka.commands import kafka
+from aigc_audit.infra.kafka.broker import BrokerState
+from aigc_audit.infra.kafka.tools import MVN_HINT, InfraError
 from tests.kafka_broker import client_config
 
 pytestmark = pytest.mark.kafka
@@ -206,5 +207,5 @@ def test_missing_maven_is_one_line_when_jars_must_be_fetched(
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(InfraError) as raised:
         broker.fetch()
-    assert str(raised.value) == "mvn not found on PATH: " + broker.MVN_HINT
+    assert str(raised.value) == "mvn not found on PATH: " + MVN_HINT
     assert not (tmp_path / "cache" / "kafka" / broker.KAFKA_VERSION / ".complete").exists()

@@ -75,7 +75,7 @@ def test_two_materialisers_share_partitions_exactly_once(
     command = [
         sys.executable,
         "-m",
-        "aigc_audit.consumers.cli",
+        "aigc_audit.consumers.cli.main",
         "consume",
         "--follow",
         "--json",

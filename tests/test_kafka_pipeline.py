@@ -123,7 +123,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
     command = [
         sys.executable,
         "-m",
-        "aigc_audit.consumers.cli",
+        "aigc_audit.consumers.cli.main",
         "consume",
         "--follow",
         "--bootstrap",

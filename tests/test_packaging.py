@@ -46,10 +46,10 @@ def test_the_wheel_holds_one_top_level_name(wheel: Path) -> None:
     assert any(n.startswith("aigc_audit/schemas/released/v1/") for n in names)
     sql = {n for n in names if n.startswith("aigc_audit/queries/") and n.endswith(".sql")}
     assert len(sql) >= 8
-    assert {"aigc_audit/producers/client.py", "aigc_audit/consumers/cli.py"} <= names
+    assert {"aigc_audit/producers/client.py", "aigc_audit/consumers/cli/main.py"} <= names
     assert "aigc_audit/infra/kafka/pom.xml" in names
     (metadata,) = (n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "aigc_audit.consumers.cli:main" in zipfile.ZipFile(wheel).read(metadata).decode()
+    assert "aigc_audit.consumers.cli.main:main" in zipfile.ZipFile(wheel).read(metadata).decode()
 
 
 def test_the_client_works_inside_a_service_with_its_own_schemas(
@@ -83,7 +83,7 @@ def test_the_client_works_inside_a_service_with_its_own_schemas(
         "from hashlib import sha256\n"
         "from aigc_audit.producers import AuditClient, Generation, SigningKey, pseudonymise\n"
         "from aigc_audit.producers.codec import default_catalogue\n"
-        "from aigc_audit.consumers.query_pack import load_query_pack\n"
+        "from aigc_audit.consumers.query.pack import load_query_pack\n"
         "import aigc_audit.producers as ours\n"
         f"assert ours.__file__.startswith({str(target)!r}), ours.__file__\n"
         "assert 'aigc.audit.Generation' in default_catalogue().names\n"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aigc_audit.consumers.query_pack import bind_params, get_query, run_query
+from aigc_audit.consumers.query.pack import bind_params, get_query, run_query
 from aigc_audit.producers.events import (
     AuthorityReport,
     Complaint,

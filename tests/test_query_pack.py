@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aigc_audit.consumers.query_pack import (
+from aigc_audit.consumers.query.pack import (
     PLACEHOLDER_TYPES,
     NamedQuery,
     QueryPackError,

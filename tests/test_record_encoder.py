@@ -17,7 +17,7 @@ import pytest
 from fastavro import parse_schema, schemaless_writer
 from pydantic import BaseModel, ValidationError
 
-from aigc_audit.consumers.simulation import SimulationPlan, collect
+from aigc_audit.consumers.demo.simulation import SimulationPlan, collect
 from aigc_audit.producers.codec import SchemaCatalogue, default_catalogue
 from aigc_audit.producers.errors import EventValidationError
 from aigc_audit.producers.events import (

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from aigc_audit.consumers.query.selection import Selection
 from aigc_audit.consumers.report import Figure, Report, build_report, write_report
 from aigc_audit.consumers.report import svg as svgmod
 from aigc_audit.consumers.report.model import NO_DATA, NONE_FOUND, Chart, Column
-from aigc_audit.consumers.selection import Selection
 from aigc_audit.consumers.store.tables import (
     BATCHES,
     CHAIN_FINDINGS,

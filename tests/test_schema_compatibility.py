@@ -21,7 +21,7 @@ import fastavro
 import pytest
 from fastavro.schema import expand_schema, load_schema
 
-from aigc_audit.consumers.schema_compatibility import (
+from aigc_audit.schemas.compatibility import (
     check_backward_compatible,
     compare_releases,
     load_schema_dir,

@@ -23,7 +23,7 @@ import fastavro
 import pytest
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
-from aigc_audit.consumers.rows import data_handling_row
+from aigc_audit.consumers.store.rows import data_handling_row
 from aigc_audit.producers.codec import MAGIC, SchemaCatalogue, default_catalogue
 from aigc_audit.producers.errors import UnknownSchemaError
 from aigc_audit.producers.events import AgreementAcceptance, IdentityVerification
@@ -246,7 +246,7 @@ def harness(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.mark.chdb
 def test_v1_events_on_the_bus_are_materialised(harness: Any) -> None:
-    from aigc_audit.consumers.query_pack import bind_params, get_query, run_query
+    from aigc_audit.consumers.query.pack import bind_params, get_query, run_query
 
     h = harness
     old = v1_encode(
@@ -293,9 +293,9 @@ def test_v1_events_on_the_bus_are_materialised(harness: Any) -> None:
 
     # Both versions verify in an export bundle, the old one through the released schemas the
     # bundle carries, and both verify in the store.
-    from aigc_audit.consumers.bundle_verification import verify_bundle
-    from aigc_audit.consumers.export import export_bundle
-    from aigc_audit.consumers.selection import Selection
+    from aigc_audit.consumers.bundle.export import export_bundle
+    from aigc_audit.consumers.bundle.verify import verify_bundle
+    from aigc_audit.consumers.query.selection import Selection
     from aigc_audit.consumers.store_verification import verify_store
     from aigc_audit.producers.signing import load_public_key
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.chdb
 def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIGC_AUDIT_")}
     return subprocess.run(
-        [sys.executable, "-m", "aigc_audit.consumers.cli", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "aigc_audit.consumers.cli.main", "--data-dir", str(data_dir), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -43,7 +43,7 @@ def test_serve_materialises_while_others_query(tmp_path: Path) -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIGC_AUDIT_")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "aigc_audit.consumers.cli", "--data-dir", str(data), "serve"],
+        [sys.executable, "-m", "aigc_audit.consumers.cli.main", "--data-dir", str(data), "serve"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

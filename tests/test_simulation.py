@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from aigc_audit.consumers.simulation import (
+from aigc_audit.consumers.demo.simulation import (
     FAMILIES,
     PROVIDER,
     SimulationPlan,

@@ -23,7 +23,7 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from aigc_audit.consumers.query_pack import load_query_pack, run_query
+from aigc_audit.consumers.query.pack import load_query_pack, run_query
 from aigc_audit.consumers.store.base import Store, StoreError
 from aigc_audit.consumers.store.clickhouse import ClickHouseStore
 from aigc_audit.consumers.store.embedded import EmbeddedStore

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aigc_audit.consumers.cli import main
+from aigc_audit.consumers.cli.main import main
 from aigc_audit.consumers.store.base import Store
 from aigc_audit.consumers.store.tables import GENERATIONS
 from aigc_audit.consumers.store_verification import Finding, verify_store

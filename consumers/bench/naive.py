@@ -14,15 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aigc_audit.consumers.app.deployment import Deployment
+from aigc_audit.consumers.app.settings import Settings
 from aigc_audit.consumers.bench.pipeline import (
     SERVICES,
     bench_settings,
     generation,
     wait_until_ready,
 )
-from aigc_audit.consumers.deployment import Deployment
-from aigc_audit.consumers.rows import generation_row
-from aigc_audit.consumers.settings import Settings
+from aigc_audit.consumers.store.rows import generation_row
 from aigc_audit.consumers.store.tables import GENERATIONS
 from aigc_audit.producers.codec import default_catalogue
 from aigc_audit.producers.signing import SigningKey, verify_signature

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aigc_audit.consumers.deployment import Deployment
-from aigc_audit.consumers.settings import Settings, load_settings
+from aigc_audit.consumers.app.deployment import Deployment
+from aigc_audit.consumers.app.settings import Settings, load_settings
 from aigc_audit.consumers.store.base import Store
 from aigc_audit.producers.events import Generation
 
@@ -296,7 +296,7 @@ def latency(
 def _stamp_inserts(store: Store, samples: list[float]) -> None:
     """Wrap ``store.insert``, and the engine's insert of generations, so that every ``events``
     row inserted records its latency (this part runs in a process of its own)."""
-    from aigc_audit.consumers import generation_ingest
+    from aigc_audit.consumers.ingest import engine_path as generation_ingest
 
     real_insert = store.insert
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -342,9 +342,9 @@ def _disk_bytes(store: Store) -> float:
 
 
 def _export_and_verify(deployment: Deployment, workdir: Path) -> ExportFigures:
-    from aigc_audit.consumers.bundle_verification import verify_bundle
-    from aigc_audit.consumers.export import export_bundle
-    from aigc_audit.consumers.selection import Selection
+    from aigc_audit.consumers.bundle.export import export_bundle
+    from aigc_audit.consumers.bundle.verify import verify_bundle
+    from aigc_audit.consumers.query.selection import Selection
     from aigc_audit.producers.signing import load_public_key
 
     store = deployment.store()

@@ -36,14 +36,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aigc_audit.consumers.query_pack import NamedQuery, load_query_pack, run_query
-from aigc_audit.consumers.simulation.catalogue import (
+from aigc_audit.consumers.demo.simulation.catalogue import (
     COMPLIANCE_SERVICE_ID,
     GOVERNANCE_SERVICE_ID,
     PROVIDER,
     ProviderProfile,
 )
-from aigc_audit.consumers.simulation.governance import DATASETS
+from aigc_audit.consumers.demo.simulation.governance import DATASETS
+from aigc_audit.consumers.query.pack import NamedQuery, load_query_pack, run_query
 from aigc_audit.consumers.store.base import Store, StoreError
 from aigc_audit.consumers.store.tables import DATA_HANDLING
 from aigc_audit.producers.events import DataSourceKind, Modality

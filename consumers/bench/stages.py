@@ -54,12 +54,12 @@ from typing import Any, Literal, TypeVar
 import fastavro
 from fastavro import schemaless_reader, schemaless_writer
 
-from aigc_audit.consumers.chain import ChainTracker
-from aigc_audit.consumers.keyring import Keyring
-from aigc_audit.consumers.poll_write import PollWrite
-from aigc_audit.consumers.rows import BatchRows, BusPosition, batch_rows, us_to_datetime
+from aigc_audit.consumers.ingest.chain import ChainTracker
+from aigc_audit.consumers.ingest.poll_write import PollWrite
+from aigc_audit.consumers.ingest.verification import BatchVerifier, Verdict
+from aigc_audit.consumers.keys.keyring import Keyring
+from aigc_audit.consumers.store.rows import BatchRows, BusPosition, batch_rows, us_to_datetime
 from aigc_audit.consumers.store.tables import Table
-from aigc_audit.consumers.verification import BatchVerifier, Verdict
 from aigc_audit.producers.batch import SignedBatch, seal_batch
 from aigc_audit.producers.codec import HEADER_SIZE, SchemaCatalogue, default_catalogue
 from aigc_audit.producers.events import (
@@ -570,7 +570,7 @@ def kafka_consume_stage(
     group from earliest; both timed from construction (joining the group is part of reading)."""
     from kafka import KafkaConsumer
 
-    from aigc_audit.consumers.kafka_source import KafkaGroupReader
+    from aigc_audit.producers.transports.kafka_reader import KafkaGroupReader
 
     with _clock() as ours:
         reader = KafkaGroupReader(bootstrap, f"bench-{uuid.uuid4().hex[:12]}", [topic])
@@ -926,7 +926,7 @@ def engine_stages(
     the engine reading the same bodies from a plain Avro file and inserting them as they are.
 
     ``store`` is a migrated :class:`~consumers.store.embedded.EmbeddedStore`."""
-    from aigc_audit.consumers.generation_ingest import GENERATION, GenerationIngest
+    from aigc_audit.consumers.ingest.engine_path import GENERATION, GenerationIngest
 
     ingest = GenerationIngest(store, catalogue, workdir / "ingest")
     polls = _chunks(messages, POLL_MESSAGES)

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass, field
 
 from aigc_audit.consumers.checkpoints.note import Checkpoint, sign_checkpoint
-from aigc_audit.consumers.rows import us_to_datetime
 from aigc_audit.consumers.store.base import Store
+from aigc_audit.consumers.store.rows import us_to_datetime
 from aigc_audit.consumers.store.tables import CHECKPOINTS
 from aigc_audit.producers.errors import BusError
 from aigc_audit.producers.merkle import AppendOnlyTree, leaf_hash

@@ -18,11 +18,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aigc_audit.consumers.query.selection import Selection
 from aigc_audit.consumers.report.model import Chart, Column, Fact, Figure, Report, Section
 from aigc_audit.consumers.report.page import Header, render
 from aigc_audit.consumers.report.scope import Scope
 from aigc_audit.consumers.report.sections import SECTIONS, build_sections
-from aigc_audit.consumers.selection import Selection
 from aigc_audit.consumers.store.base import Store
 
 __all__ = [

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aigc_audit.consumers.selection import Selection
+from aigc_audit.consumers.query.selection import Selection
 from aigc_audit.consumers.store.base import Store
 from aigc_audit.consumers.store.tables import FAMILY_TABLES
 

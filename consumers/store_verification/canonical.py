@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC
 from typing import Any
 
-from aigc_audit.consumers.rows import us_to_datetime
+from aigc_audit.consumers.store.rows import us_to_datetime
 from aigc_audit.consumers.store.tables import Table
 
 

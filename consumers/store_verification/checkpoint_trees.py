@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from aigc_audit.consumers.checkpoints.note import CheckpointError, open_checkpoint
-from aigc_audit.consumers.key_registry import CHECKPOINT_KEY_OWNER
+from aigc_audit.consumers.keys.registry import CHECKPOINT_KEY_OWNER
 from aigc_audit.consumers.store_verification.ledger import VerifierBase
 from aigc_audit.producers.merkle import leaf_hash, root_from_leaf_hashes
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from aigc_audit.consumers.rows import BusPosition, DecodedEvent, batch_rows
+from aigc_audit.consumers.store.rows import BusPosition, DecodedEvent, batch_rows
 from aigc_audit.consumers.store.tables import BATCHES, EVENTS, FAMILY_TABLES, LEGAL_HOLDS, Table
 from aigc_audit.consumers.store_verification.canonical import (
     actual_row,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aigc_audit.consumers.key_registry import PLATFORM_KEY_PREFIX
+from aigc_audit.consumers.keys.registry import PLATFORM_KEY_PREFIX
 from aigc_audit.consumers.store_verification.ledger import (
     StoredBatch,
     VerifierBase,

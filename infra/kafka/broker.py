@@ -63,8 +63,8 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any, Final
 
-from aigc_audit.consumers.errors import PlatformError
 from aigc_audit.infra.kafka import security
+from aigc_audit.infra.kafka.tools import JAVA_HINT, MVN_HINT, InfraError, require_tool
 
 HOST: Final = "127.0.0.1"
 BROKER_MAIN_CLASS: Final = "kafka.Kafka"
@@ -74,11 +74,6 @@ STATE_FILE: Final = "broker.json"
 CACHE_ENV: Final = "AIGC_AUDIT_CACHE_DIR"
 JVM_OPTS_ENV: Final = "AIGC_AUDIT_KAFKA_JVM_OPTS"
 MIN_JAVA: Final = 17  # Kafka 4.x brokers need Java 17
-
-JAVA_HINT: Final = (
-    "install a Java 17+ runtime (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
-)
-MVN_HINT: Final = "install Apache Maven 3.6+ (e.g. apt-get install maven)"
 
 # A small heap is plenty for a development broker; serial GC and C1-only JIT cut start-up on a
 # 2-core machine (measured on an existing data dir: 2.2 s -> 1.6 s to the first answer when idle,
@@ -95,11 +90,6 @@ JVM_OPTS: Final = (
 )
 
 Progress = Callable[[str], None]
-
-
-class InfraError(PlatformError):
-    """The broker cannot be fetched, started or stopped; the first line of the message says why
-    and what to do (the CLI shows only that line), later lines may carry a log tail."""
 
 
 @dataclass(frozen=True)
@@ -172,17 +162,6 @@ KAFKA_VERSION: Final = _pom_kafka_version()
 
 
 # --- tools -----------------------------------------------------------------------------------
-
-
-def require_tool(name: str, hint: str) -> str:
-    """The absolute path of ``name`` on PATH.
-
-    Raises InfraError("<name> not found on PATH: <hint>"), one line naming what to install.
-    """
-    path = shutil.which(name)
-    if path is None:
-        raise InfraError(f"{name} not found on PATH: {hint}")
-    return path
 
 
 def java_executable() -> str:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.producers.errors import AuditError
 
 CREDENTIALS_FILE: Final = "credentials.json"
 SCRAM_MECHANISM: Final = "SCRAM-SHA-512"
@@ -62,7 +62,7 @@ _PASSWORD_ENV: Final = "AIGC_AUDIT_KEYTOOL_STOREPASS"
 _KEYTOOL_JVM: Final = ("-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC", "-J-Xshare:auto")
 
 
-class TlsError(PlatformError):
+class TlsError(AuditError):
     """A certificate could not be made."""
 
 
@@ -115,7 +115,7 @@ def keytool_executable(java: str) -> str:
     beside = Path(java).resolve().parent / "keytool"
     if os.access(beside, os.X_OK):
         return str(beside)
-    from aigc_audit.infra.kafka.broker import JAVA_HINT, require_tool
+    from aigc_audit.infra.kafka.tools import JAVA_HINT, require_tool
 
     return require_tool("keytool", JAVA_HINT)
 

@@ -23,9 +23,9 @@ import fastavro
 import pytest
 from fastavro import schemaless_writer
 
-from aigc_audit.consumers.engine_schema import EngineView, strict_unions
-from aigc_audit.consumers.generation_ingest import GenerationIngest, _range_check
-from aigc_audit.consumers.logical_values import (
+from aigc_audit.consumers.ingest.engine_path import GenerationIngest, _range_check
+from aigc_audit.consumers.ingest.engine_schema import EngineView, strict_unions
+from aigc_audit.consumers.ingest.logical_values import (
     LogicalChecks,
     RangeField,
     column_bounds,
@@ -33,8 +33,8 @@ from aigc_audit.consumers.logical_values import (
     integer_leaves,
     store_columns,
 )
-from aigc_audit.consumers.rows import BusPosition, DecodedEvent, batch_rows
 from aigc_audit.consumers.store.embedded import EmbeddedStore
+from aigc_audit.consumers.store.rows import BusPosition, DecodedEvent, batch_rows
 from aigc_audit.consumers.store.tables import ALL_TABLES, FAMILY_TABLES
 from aigc_audit.consumers.store_verification.canonical import actual_row, canonical_select
 from aigc_audit.producers.batch import seal_batch

@@ -25,11 +25,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aigc_audit.consumers.bundle_verification import BundleError, verify_bundle
-from aigc_audit.consumers.bundle_verification.source import MAX_DOCUMENT_BYTES
-from aigc_audit.consumers.export import bundle_format as fmt
-from aigc_audit.consumers.export.exporter import export_bundle
-from aigc_audit.consumers.selection import Selection
+from aigc_audit.consumers.bundle.export.exporter import export_bundle
+from aigc_audit.consumers.bundle.format import records as fmt
+from aigc_audit.consumers.bundle.verify import BundleError, verify_bundle
+from aigc_audit.consumers.bundle.verify.source import MAX_DOCUMENT_BYTES
+from aigc_audit.consumers.query.selection import Selection
 from aigc_audit.producers.codec import SchemaCatalogue
 from aigc_audit.producers.errors import SchemaError
 from aigc_audit.producers.signing import SigningKey, load_public_key

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aigc_audit.consumers.chain import ChainTracker
-from aigc_audit.consumers.keyring import Keyring
-from aigc_audit.consumers.verification import REASONS, BatchVerifier
+from aigc_audit.consumers.ingest.chain import ChainTracker
+from aigc_audit.consumers.ingest.verification import REASONS, BatchVerifier
+from aigc_audit.consumers.keys.keyring import Keyring
 from aigc_audit.producers.batch import SignedBatch, seal_batch
 from aigc_audit.producers.codec import HEADER_SIZE, MAGIC, default_catalogue
 from aigc_audit.producers.errors import AuditError, DecodeError

@@ -15,7 +15,7 @@ import types
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aigc_audit.consumers.keyring import KeyRejected, Keyring
+from aigc_audit.consumers.keys.keyring import KeyRejected, Keyring
 from aigc_audit.producers.codec import MAGIC, default_catalogue
 from aigc_audit.producers.errors import DecodeError
 from aigc_audit.producers.key_registration_codec import decode_registration, encode_registration

@@ -22,8 +22,8 @@ from fastavro import schemaless_writer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aigc_audit.consumers.ingest.verification import REASONS
 from aigc_audit.consumers.store_verification import verify_store
-from aigc_audit.consumers.verification import REASONS
 from aigc_audit.producers.codec import HEADER_SIZE
 from aigc_audit.producers.key_registration_codec import encode_registration
 from aigc_audit.producers.signing import (

@@ -152,7 +152,7 @@ def test_a_wrong_password_is_refused_in_one_clear_line(
         )
 
     # The CLI: one line naming the principal and the cause, a non-zero exit, at once.
-    from aigc_audit.consumers.cli import main
+    from aigc_audit.consumers.cli.main import main
 
     wrong = tmp_path / "wrong.json"
     # Both roles a materialiser process takes (it registers the platform's keys on first use).

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from aigc_audit.consumers.deployment import Deployment
-from aigc_audit.consumers.settings import Settings, load_settings
+from aigc_audit.consumers.app.deployment import Deployment
+from aigc_audit.consumers.app.settings import Settings, load_settings
 from aigc_audit.consumers.store.base import StoreError
 from aigc_audit.consumers.store.embedded import EmbeddedStore
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import aigc_audit.consumers
-from aigc_audit.consumers.deployment import Deployment
-from aigc_audit.consumers.key_files import KeyExposureError, check_keys, make_key_dir
-from aigc_audit.consumers.settings import Settings, load_settings
+from aigc_audit.consumers.app.deployment import Deployment
+from aigc_audit.consumers.app.settings import Settings, load_settings
+from aigc_audit.consumers.keys.key_files import KeyExposureError, check_keys, make_key_dir
 from aigc_audit.producers.errors import KeyFileError, SignatureError
 from aigc_audit.producers.signing import SigningKey
 
@@ -46,7 +46,7 @@ whatever the venv has installed."""
 def _cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("AIGC_AUDIT_")}
     return subprocess.run(
-        [sys.executable, "-m", "aigc_audit.consumers.cli", *args],
+        [sys.executable, "-m", "aigc_audit.consumers.cli.main", *args],
         capture_output=True,
         text=True,
         env={
@@ -223,7 +223,7 @@ def test_check_keys_refuses_every_overlap_with_the_engines_reach(tmp_path: Path)
 def test_a_kafka_password_file_open_to_others_is_refused(
     tmp_path: Path, setting: str, content: str
 ) -> None:
-    from aigc_audit.consumers.settings import SettingsError
+    from aigc_audit.consumers.app.settings import SettingsError
 
     secret = tmp_path / "secret"
     secret.write_text(content)

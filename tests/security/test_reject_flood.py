@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from aigc_audit.consumers.materialiser import MaterialiseStats
-from aigc_audit.consumers.query_pack import bind_params, get_query, run_query
+from aigc_audit.consumers.ingest.materialiser import MaterialiseStats
+from aigc_audit.consumers.query.pack import bind_params, get_query, run_query
 from aigc_audit.producers.batch import SignedBatch
 from aigc_audit.producers.signing import SigningKey, batch_signing_input
 from tests.harness import Harness, generation
@@ -91,7 +91,7 @@ def test_a_flood_does_not_halt_ingestion(h: Harness, caplog: pytest.LogCaptureFi
         h.publish_batch(batch)
         good_offsets.append(at)
         at += 1
-    with caplog.at_level(logging.INFO, logger="aigc_audit.consumers.materialiser"):
+    with caplog.at_level(logging.INFO, logger="aigc_audit.consumers.ingest.materialiser"):
         stats = h.materialise()  # the old rule stopped here, at the 1000th refusal in a row
 
     # Every valid event is in, from every batch, flood or not.
@@ -177,7 +177,7 @@ def test_the_alert_shows_in_consume(tmp_path: Path) -> None:
     # The command runs the code under test, wherever this checkout is.
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), *sys.path])
     result = subprocess.run(
-        [sys.executable, "-m", "aigc_audit.consumers.cli", "consume", "--json"],
+        [sys.executable, "-m", "aigc_audit.consumers.cli.main", "consume", "--json"],
         capture_output=True,
         text=True,
         env=env,

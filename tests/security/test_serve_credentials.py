@@ -15,8 +15,8 @@ pytestmark = pytest.mark.chdb
 
 
 def test_serve_json_keeps_no_writer_password(tmp_path: Path) -> None:
-    from aigc_audit.consumers.serve import SERVE_FILE, serve
-    from aigc_audit.consumers.settings import Settings
+    from aigc_audit.consumers.app.serve import SERVE_FILE, serve
+    from aigc_audit.consumers.app.settings import Settings
     from aigc_audit.consumers.store.passwords import hash_password
 
     writer_pw = "configured-writer-pw"

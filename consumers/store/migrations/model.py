@@ -11,7 +11,7 @@ from aigc_audit.consumers.store.base import StoreError
 from aigc_audit.consumers.store.retention import RetentionPolicy
 
 if TYPE_CHECKING:
-    from aigc_audit.consumers.settings import Settings
+    pass
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _DATABASE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -43,16 +43,6 @@ class MigrationContext:
             raise MigrationError(f"bad database name {self.database!r}")
         if self.cluster is not None and not _CLUSTER.fullmatch(self.cluster):
             raise MigrationError(f"bad cluster name {self.cluster!r}")
-
-    @classmethod
-    def from_settings(cls, settings: Settings, database: str) -> MigrationContext:
-        """The context ``aigc-audit migrate`` runs with: the settings' cluster and retention,
-        in ``database`` (the store's own, which a ClickHouse URL may name)."""
-        return cls(
-            database,
-            settings.clickhouse_cluster,
-            RetentionPolicy.of(settings.retention_days, settings.retention_overrides),
-        )
 
 
 SqlFor = Callable[[MigrationContext], list[str]]

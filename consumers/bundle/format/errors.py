@@ -1,0 +1,7 @@
+"""The format's error: a bundle record that is not what the format says."""
+
+from __future__ import annotations
+
+
+class FormatError(ValueError):
+    """A bundle record that is not what the format says (a missing field, bad hex)."""
