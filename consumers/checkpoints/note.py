@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from aigc_audit.consumers.errors import PlatformError
 from aigc_audit.producers.errors import AuditError
 from aigc_audit.producers.signing import SigningKey, verify_signature
 
@@ -54,7 +55,7 @@ def _b64(text: str) -> bytes | None:
         return None
 
 
-class CheckpointError(AuditError):
+class CheckpointError(PlatformError):
     """A checkpoint that is malformed, unsigned, or signed by a key that is not trusted."""
 
 

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from aigc_audit.consumers.checkpoints.checkpointer import Checkpointer
-from aigc_audit.consumers.errors import PlatformError
 from aigc_audit.consumers.ingest.chain import AcceptedBatch, ChainHead, ChainTracker
 from aigc_audit.consumers.ingest.engine_path import (
     GenerationIngest,
     engine_reads_files,
     ingest_directory,
 )
+from aigc_audit.consumers.ingest.errors import IngestError
 from aigc_audit.consumers.ingest.poll_write import PollWrite
 from aigc_audit.consumers.ingest.verification import BatchVerifier, Verdict
 from aigc_audit.consumers.keys.keyring import KeyRejected, Keyring
@@ -54,7 +54,7 @@ LOOKUP_SPAN = 1024
 of old batches costs one query per this many."""
 
 
-class MaterialiserHalted(PlatformError):
+class MaterialiserHalted(IngestError):
     """Too many messages in a row failed verification and ``on_reject_flood`` is "stop": the
     materialiser stopped on purpose."""
 

@@ -22,7 +22,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.keys.errors import KeysError
 from aigc_audit.consumers.store.base import Store
 from aigc_audit.producers.signing import unsafe_mode
 
@@ -32,7 +32,7 @@ LEGACY_KEYS_DIR = "keys"
 PRIVATE_KEY_SUFFIX = ".key"
 
 
-class KeyExposureError(PlatformError):
+class KeyExposureError(KeysError):
     """A private key is, or could be, within the engine's reach or open to others; one line."""
 
 

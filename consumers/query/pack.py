@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib.resources import files
 
-from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.query.errors import QueryError
 from aigc_audit.consumers.store.base import QueryResult, Store
 
 PACKAGE = "aigc_audit.queries"
@@ -85,7 +85,7 @@ _DATETIME = re.compile(
 )
 
 
-class QueryPackError(PlatformError):
+class QueryPackError(QueryError):
     """A query file is malformed, or a query cannot be found or bound."""
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aigc_audit.consumers.errors import PlatformError
+from aigc_audit.consumers.query.errors import QueryError
 from aigc_audit.consumers.query.pack import bind_params, get_query
 from aigc_audit.consumers.store.tables import FAMILY_TABLES
 
@@ -22,7 +22,7 @@ FAMILIES: Mapping[str, str] = {
 """Names a user may give for an event family (``generations`` or ``Generation``) → Avro name."""
 
 
-class SelectionError(PlatformError):
+class SelectionError(QueryError):
     """A selection that cannot be run: an unknown family, a query without event ids."""
 
 

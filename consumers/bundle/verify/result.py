@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aigc_audit.producers.errors import AuditError
+from aigc_audit.consumers.errors import PlatformError
 
 MAX_PROBLEMS = 200
 """Problems kept per check (all are counted)."""
@@ -14,7 +14,7 @@ SHOWN_PROBLEMS = 3
 """Problems a check's detail line names."""
 
 
-class BundleError(AuditError):
+class BundleError(PlatformError):
     """The path is not a bundle at all (missing, or neither a bundle directory nor a zip)."""
 
 
