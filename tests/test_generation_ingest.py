@@ -1,4 +1,4 @@
-"""The store's engine decoding generation events (consumers.generation_ingest) gives exactly the
+"""The store's engine decoding generation events (consumers.ingest.engine_path) gives exactly the
 rows Python gives, and refuses at least everything Python refuses."""
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class Settings(BaseModel):
     key_dir: Path | None = None
     """Where the platform's private keys (root, checkpoint, export, producers') and root.pub
     live; unset: ``<data_dir>.keys`` beside the data directory. Never inside the data
-    directory, which the store's engine can read (consumers.key_files refuses to start)."""
+    directory, which the store's engine can read (consumers.keys.key_files refuses to start)."""
     bus: Literal["embedded", "kafka"] = "embedded"
     bootstrap: str | None = None
     """Kafka bootstrap servers, ``host:port[,host:port]``; required when ``bus`` is kafka."""
@@ -99,7 +99,7 @@ class Settings(BaseModel):
     """Deprecated: ``reject_alert_streak`` with ``on_reject_flood = "stop"`` (0: never stop)."""
     engine_decoding: bool = True
     """On the embedded store, the engine decodes generation events from the exact signed
-    bytes (consumers.generation_ingest); off: Python decodes every event, ~3x slower."""
+    bytes (consumers.ingest.engine_path); off: Python decodes every event, ~3x slower."""
     fail_closed: bool = False
     """Producers refuse events while the bus is down instead of spooling them."""
     consumer_group: str = "aigc-audit-materialiser"

@@ -327,7 +327,7 @@ def _stamp_inserts(store: Store, samples: list[float]) -> None:
 
 
 def _seconds(at: datetime | int, epoch: datetime) -> float:
-    # Rows carry times as integer microseconds (see consumers.rows); datetimes are taken too.
+    # Rows carry times as integer microseconds (see consumers.store.rows); datetimes are taken too.
     if isinstance(at, int):
         return at / 1e6
     return (at - epoch) / timedelta(seconds=1)

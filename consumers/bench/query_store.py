@@ -4,7 +4,7 @@
 engine itself: every row is a deterministic function of its number (``cityHash64`` of the seed,
 a salt and the number), produced by ``INSERT INTO audit.<table> SELECT ... FROM numbers(...)`` in
 chunks, so ten million events take a minute or two instead of hours of Python row building.
-The mix follows the simulation (``consumers.simulation``): the provider's services, model
+The mix follows the simulation (``consumers.demo.simulation``): the provider's services, model
 versions and filing numbers, about 85 % generations, 5 % moderation actions and complaints,
 0.7 % user sanctions and 9 % data handling (personal-information requests, identity
 verifications, agreement acceptances, legal holds and the model platform's training data,

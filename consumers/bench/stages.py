@@ -921,7 +921,7 @@ def engine_stages(
     messages: Sequence[BusMessage], store: Any, catalogue: SchemaCatalogue, workdir: Path
 ) -> list[StageFigure]:
     """What the materialiser does for generation events on the embedded store
-    (:mod:`consumers.generation_ingest`): the check (the poll file written, the engine's strict
+    (:mod:`consumers.ingest.engine_path`): the check (the poll file written, the engine's strict
     read and checks) and the engine's insert of their rows, next to
     the engine reading the same bodies from a plain Avro file and inserting them as they are.
 

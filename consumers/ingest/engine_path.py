@@ -7,7 +7,7 @@ poll the materialiser writes the poll's generation events, exactly as signed, in
 object container file, and the engine checks them and later inserts their rows from it.
 
 Nothing is checked less. Every batch is still decoded, its key, signature, Merkle root over the
-exact event bytes, and chain checked in Python (:mod:`consumers.verification`); only step 6,
+exact event bytes, and chain checked in Python (:mod:`consumers.ingest.verification`); only step 6,
 "every event decodes and names the batch's producer", is done by the engine for generation
 events written under the current schema, and it is done strictly:
 
@@ -15,19 +15,19 @@ events written under the current schema, and it is done strictly:
   seal drawn at random for the poll: an event with trailing bytes, or one that ends early,
   shifts the seal, which then no longer matches;
 - the file declares each ``["null", T]`` union with a third, sentinel branch
-  (:mod:`consumers.engine_schema`): the engine reads a two-branch union loosely (any index but 1
-  is null to it), a three-branch one strictly, so an index fastavro would refuse is an engine
+  (:mod:`consumers.ingest.engine_schema`): the engine reads a two-branch union loosely (any index
+  but 1 is null to it), a three-branch one strictly, so an index fastavro would refuse is an engine
   error or a row holding the sentinel; enum indexes and booleans it checks itself;
 - every string is checked to be valid UTF-8 (the engine would take any bytes; fastavro not),
   the event id to be a UUID, every time to lie in the calendar, and every integer to fit its
-  store column (:mod:`consumers.logical_values`, which the Python path applies too: the engine
-  reads a long as Int64 and would store -5 wrapped in a UInt64 column, 70000 in a UInt16);
+  store column (:mod:`consumers.ingest.logical_values`, which the Python path applies too: the
+  engine reads a long as Int64 and would store -5 wrapped in a UInt64 column, 70000 in a UInt16);
 - any error the engine raises (a bad boolean, enum index or union branch, a truncated body),
   any seal or UTF-8 failure, any producer mismatch, or any difference between the number of
   records read and written sends the *whole poll* down the Python path, which decodes every
   event with fastavro and quarantines the culprit with its precise reason.
 
-The rows the engine inserts are the rows :func:`consumers.rows.batch_rows` would build (same
+The rows the engine inserts are the rows :func:`consumers.store.rows.batch_rows` would build (same
 columns, same values): ``aigc-audit verify --store`` rebuilds them in Python and compares, and
 the tests hold the two paths to the same rows event by event.
 """
@@ -74,7 +74,7 @@ _HEAD = {
     "'occurred_at'), 'UTC')",
     "service_id": "tupleElement(tupleElement(event, 'head'), 'service_id')",
     "producer_id": "tupleElement(tupleElement(event, 'head'), 'producer_id')",
-    # consumers.rows.hold_keys: a generation answers to its subject (it has no case)
+    # consumers.store.rows.hold_keys: a generation answers to its subject (it has no case)
     "hold_keys": "if(tupleElement(event, 'subject') != '', "
     "[concat('subject:', tupleElement(event, 'subject'))], [])",
 }
@@ -91,7 +91,7 @@ _LABEL = {
 
 def _logical_check(view: EngineView, field: LogicalField) -> str:
     """An engine expression that holds when the value is not what its logical type says (as
-    :class:`consumers.logical_values.LogicalChecks` decides in Python)."""
+    :class:`consumers.ingest.logical_values.LogicalChecks` decides in Python)."""
     expr = view.value(field.path)
     if field.kind == "uuid":
         return f"isNull(toUUIDOrNull({expr}))"
@@ -100,8 +100,8 @@ def _logical_check(view: EngineView, field: LogicalField) -> str:
 
 def _range_check(view: EngineView, field: RangeField) -> str:
     """An engine expression that holds when the integer does not fit its store column (the
-    bounds :class:`consumers.logical_values.LogicalChecks` holds the Python path to; null, not
-    true, where the value is null, as for the checks above)."""
+    bounds :class:`consumers.ingest.logical_values.LogicalChecks` holds the Python path to; null,
+    not true, where the value is null, as for the checks above)."""
     return f"NOT ({view.value(field.path)} BETWEEN {field.low} AND {field.high})"
 
 
@@ -181,7 +181,7 @@ class GenerationIngest:
         for name, _ in table.columns:
             if name in _HEAD:
                 exprs.append(_HEAD[name])
-            elif name == "implicit_label":  # consumers.rows.generation_row: whether there is one
+            elif name == "implicit_label":  # store.rows.generation_row: whether there is one
                 exprs.append(view.present(("implicit_label",)))
             elif name in _LABEL:
                 exprs.append(view.value(("implicit_label", _LABEL[name])))

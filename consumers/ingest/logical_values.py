@@ -1,7 +1,7 @@
 """The checks Avro logical types imply, without building the logical values.
 
 The materialiser decodes events without logical types (integers for times, text for UUIDs:
-:mod:`consumers.rows`), which would also drop the checks that building a datetime and a UUID
+:mod:`consumers.store.rows`), which would also drop the checks that building a datetime and a UUID
 made: an event whose ``event_id`` is not a UUID, or whose time lies outside any calendar, was
 refused as malformed and must still be. These are those checks, over the fields that carry a
 logical type, found once per schema.
@@ -12,7 +12,7 @@ latency in a ``UInt32``, the head's ``schema_version`` in a ``UInt16``. A signed
 ``output_tokens = -5`` is a valid Avro long, and would crash the Arrow insert (OverflowError)
 or, decoded by the engine, be stored wrapped (18446744073709551611). The bounds come from the
 column types in :mod:`consumers.store.tables`, the one definition of the store, so the check
-can never disagree with the DDL; :mod:`consumers.generation_ingest` makes the engine apply the
+can never disagree with the DDL; :mod:`consumers.ingest.engine_path` makes the engine apply the
 same bounds (:meth:`LogicalChecks.ranges`).
 """
 
@@ -111,11 +111,12 @@ def integer_leaves(schema: Any) -> list[tuple[tuple[str, ...], str]]:
 
 def store_columns(fullname: str, path: tuple[str, ...]) -> list[tuple[str, str]]:
     """(``table.column``, type) of the store columns the value at ``path`` of a ``fullname``
-    event is written to, named as :mod:`consumers.rows` names them: the head's fields in
+    event is written to, named as :mod:`consumers.store.rows` names them: the head's fields in
     ``events`` and the family's table, a top-level field under its own name, a nested one as
     ``<record>_<field>`` where the family's table has that column, else under its own name (a
     data-handling detail's fields, the authority report's). ``tests/security/
-    test_event_value_ranges.py`` holds this naming to the rows :mod:`consumers.rows` builds."""
+    test_event_value_ranges.py`` holds this naming to the rows :mod:`consumers.store.rows`
+    builds."""
     family = FAMILY_TABLES[fullname]
     tables = (EVENTS, family) if path[0] == "head" else (family,)
     found = []

@@ -1,9 +1,9 @@
 """The materialiser: reads signed batches from the bus, verifies them, writes them to the store.
 
-For each message, in bus order: verify (see :mod:`consumers.verification`); write the accepted
-batch's rows (typed tables, then ``events``, then ``batches`` last) or the refused message to
-``quarantine`` (after its chain finding, if any); and only when every message of a poll is
-written, commit the bus position. Each insert carries a token derived from the message's
+For each message, in bus order: verify (see :mod:`consumers.ingest.verification`); write the
+accepted batch's rows (typed tables, then ``events``, then ``batches`` last) or the refused
+message to ``quarantine`` (after its chain finding, if any); and only when every message of a
+poll is written, commit the bus position. Each insert carries a token derived from the message's
 position, so a crash anywhere in between is repaired by processing the same messages again.
 
 A flood of bad messages does not stop ingestion: every ``reject_alert_streak`` messages in a row
@@ -120,7 +120,7 @@ class Materialiser:
         engine_decoding: bool | None = None,
     ) -> None:
         """``engine_decoding``: let the store's engine decode generation events (see
-        :mod:`consumers.generation_ingest`); None: wherever the store can (the embedded one).
+        :mod:`consumers.ingest.engine_path`); None: wherever the store can (the embedded one).
         ``reject_alert_streak``: refused messages in a row on one partition that raise a
         ``reject_flood`` alert (0: never); ``on_reject_flood``: go on after it, or stop."""
         self._checkpointer = checkpointer
@@ -155,7 +155,7 @@ class Materialiser:
     # -- start-up state, read back from the store ------------------------------------------
 
     def _load_heads(self) -> dict[str, ChainHead]:
-        # Only accepted batches move a head (consumers.chain), so the heads are the last
+        # Only accepted batches move a head (consumers.ingest.chain), so the heads are the last
         # accepted batch of each producer; what quarantine holds never counts.
         result = self._store.query(
             f"SELECT producer_id, max(sequence), hex(argMax(digest, sequence)) "

@@ -8,11 +8,12 @@ the message goes to quarantine. Steps, in the order they run:
 3. the Ed25519 signature over the signing input holds under that key;
 4. the RFC 6962 Merkle root over the events equals the signed root;
 5. the batch continues its producer's hash chain from the last accepted batch (else a chain
-   finding: ``chain_gap``, ``chain_fork`` or ``replay``, see :mod:`consumers.chain`; a finding
-   never moves the head);
+   finding: ``chain_gap``, ``chain_fork`` or ``replay``, see :mod:`consumers.ingest.chain`; a
+   finding never moves the head);
 6. every event decodes under a known event schema, holds only values its store columns can
    hold (a UUID, a time in the calendar, an integer within its column's type:
-   :mod:`consumers.logical_values`; else ``malformed_event``), and names the batch's producer.
+   :mod:`consumers.ingest.logical_values`; else ``malformed_event``), and names the batch's
+   producer.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class BatchVerifier:
     ) -> Verdict:
         """The verdict on one message. ``engine_checked``: the store's engine already decoded
         this message's current-schema generation events and found them sound and of the batch's
-        producer (:mod:`consumers.generation_ingest`); step 6 then skips exactly those.
+        producer (:mod:`consumers.ingest.engine_path`); step 6 then skips exactly those.
         ``decoded``: this very message as that check already decoded and hashed it; steps 1
         and 4 use it instead of doing the work again."""
         # 1. A well-formed SignedBatch.

@@ -3,7 +3,7 @@
 A registration is signed by the root key and published on the keys topic, where every
 materialiser reads it. In production the root key stays offline and registrations are signed
 on an air-gapped machine; the embedded default keeps it in the key directory for the demo
-(never in the data directory: see consumers.key_files).
+(never in the data directory: see consumers.keys.key_files).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The self-contained HTML inspection report (Art. 19: "a readable report").
 
 ``build_report(store, selection)`` runs one set of aggregate queries per duty of the Measures
-over the selected events (the same :class:`~consumers.selection.Selection` that drives an export
-bundle, so the report describes exactly the bundle's events) and renders one HTML5 file with
+over the selected events (the same :class:`~consumers.query.selection.Selection` that drives an
+export bundle, so the report describes exactly the bundle's events) and renders one HTML5 file with
 inline CSS and SVG charts, every chart beside the table of its numbers. ``write_report`` also
 writes it to a file.
 
@@ -10,6 +10,8 @@ Example::
 
     report = write_report(store, Selection(subject="u-1f3a"), Path("report.html"))
     report.section("incidents").figure("by_risk").as_dicts()
+
+May import ``query``, ``store`` and the client library.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 judged at.
 
 Sections never format a value into SQL. The selection's condition and its parameters come from
-:class:`consumers.selection.Selection` (``sel_*``, and a named query's own); the report's own
+:class:`consumers.query.selection.Selection` (``sel_*``, and a named query's own); the report's own
 parameters are all prefixed ``rep_`` so they cannot clash with those: the judging time travels
 as ``{rep_as_of:...}``, a section's values as further ``rep_*`` parameters. Only the database
 name (configuration, not input) and table names (constants) are written into the SQL text.

@@ -46,7 +46,7 @@ class DecodedEvent:
     fingerprint: bytes
     record: Mapping[str, Any] | None
     """None for an event whose rows the store's engine decodes and inserts itself
-    (:mod:`consumers.generation_ingest`)."""
+    (:mod:`consumers.ingest.engine_path`)."""
     raw: bytes
     leaf_hash: bytes | None = None
     """The RFC 6962 leaf hash of ``raw`` when the verifier already computed it."""

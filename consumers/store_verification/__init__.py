@@ -8,12 +8,14 @@ about itself is taken on trust. The steps, in order:
    ``digest`` column is the digest of that head.
 3. Events: each batch's event rows, by leaf index, hash to the batch's signed Merkle root.
 4. Derived rows: the rows of ``events``, ``batches``, the typed tables and ``legal_holds`` are
-   exactly the rows the proven events give (:func:`consumers.rows.batch_rows`), so a row
+   exactly the rows the proven events give (:func:`consumers.store.rows.batch_rows`), so a row
    altered, deleted or inserted in any of them is named by table, event id and partition.
 5. Checkpoints: each is signed by a checkpoint key the root registered, and its root is the
    root of the partition's tree recomputed from the batch rows.
 6. Bus positions: every offset a checkpoint accounts for is in ``batches`` or ``quarantine``
    exactly once, so a deleted quarantine row is found too.
+
+May import ``store``, ``keys``, ``checkpoints`` and the client library.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Row values made comparable: the store's JSON text of a row and the row the materialiser
-builds from an event (:mod:`consumers.rows`) come out as the same tuple when they agree."""
+builds from an event (:mod:`consumers.store.rows`) come out as the same tuple when they agree."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ _FIXED = re.compile(r"FixedString\((\d+)\)")
 
 
 def canonical(table: Table, row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """A row as built by :mod:`consumers.rows`, in the form :func:`canonical_select` reads."""
+    """A row as built by :mod:`consumers.store.rows`, in the form :func:`canonical_select` reads."""
     binary = table.binary_columns
     out = []
     for name, ctype in table.columns:

@@ -245,7 +245,7 @@ def test_every_event_integer_has_a_store_column() -> None:
 
 @pytest.mark.parametrize(("schema", "path"), sorted(EXPECTED))
 def test_the_column_named_is_where_rows_put_the_value(schema: str, path: tuple[str, ...]) -> None:
-    """store_columns names columns by a rule; consumers.rows builds the rows. They agree."""
+    """store_columns names columns by a rule; consumers.store.rows builds the rows. They agree."""
     marker = 12_345
     raw = signed_event(sample(schema, path), {path: marker})
     catalogue = default_catalogue()

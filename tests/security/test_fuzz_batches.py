@@ -1,5 +1,5 @@
 """Fuzzing the batch decoder, ``producers.batch.SignedBatch.decode``, and the verifier around it,
-``consumers.verification.BatchVerifier.verify``, on a real signed batch built by the real
+``consumers.ingest.verification.BatchVerifier.verify``, on a real signed batch built by the real
 client code (seal_batch over real events) mutated byte by byte, and on hostile bytes.
 
 The contract: decode returns a batch or raises DecodeError; the verifier never raises and

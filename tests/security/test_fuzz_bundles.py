@@ -1,5 +1,5 @@
-"""Fuzzing the offline bundle verifier, ``consumers.bundle_verification.verify_bundle`` (with
-``consumers.export.bundle_format``'s parsers under it), on hostile bundles built from scratch:
+"""Fuzzing the offline bundle verifier, ``consumers.bundle.verify.verify_bundle`` (with
+``consumers.bundle.format.records``'s parsers under it), on hostile bundles built from scratch:
 every JSON file of a bundle holding any bytes (deep nesting, non-UTF-8, duplicate keys, huge
 documents), zips with ``..`` and absolute member names, symlinks in a bundle directory.
 

@@ -1,6 +1,6 @@
 """Fuzzing the event decoder: ``producers.codec.SchemaCatalogue.decode`` on hostile bytes, alone
-and as step 6 of ``consumers.verification.BatchVerifier`` inside a correctly signed batch (the
-only place an event's bytes reach a decoder after the signature: a producer's key signs them,
+and as step 6 of ``consumers.ingest.verification.BatchVerifier`` inside a correctly signed batch
+(the only place an event's bytes reach a decoder after the signature: a producer's key signs them,
 so the producer is the adversary here).
 
 The contract: decode returns a record or raises DecodeError (an AuditError), nothing else, at

@@ -1,6 +1,6 @@
 """Fuzzing the key-registration decoder, ``producers.key_registration_codec.decode_registration``,
-and ``consumers.keyring.Keyring.admit`` over it (what the materialiser does with each message of
-the keys topic), on a real registration signed by a real root key, mutated, and on hostile bytes.
+and ``consumers.keys.keyring.Keyring.admit`` over it (what the materialiser does with each message
+of the keys topic), on a real registration signed by a real root key, mutated, and on hostile bytes.
 
 The contract: decode returns a registration or raises DecodeError; admit raises only
 KeyRejected with a declared reason; and a mutated registration is admitted only if it decodes

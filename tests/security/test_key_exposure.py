@@ -2,7 +2,7 @@
 
 The attack: SQL on the engine's session used ``filesystem(...)`` over the data directory and read
 ``keys/root.key``. These tests set up a deployment the way the demo does (root, checkpoint,
-export and producer keys made through consumers.deployment), then run the file-reading table
+export and producer keys made through consumers.app.deployment), then run the file-reading table
 functions on the embedded engine's own, unconfined session (the materialiser's) and look for
 every private key's path and bytes in what comes back.
 

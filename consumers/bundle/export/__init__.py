@@ -1,7 +1,7 @@
 """Export bundles: the selected events with every proof an inspector needs to check them offline.
 
 ``bundle_format`` names the files and (de)serialises their records (shared by the writer and the
-verifier, ``consumers.bundle_verification``); ``exporter`` writes a bundle from the store.
+verifier, ``consumers.bundle.verify``); ``exporter`` writes a bundle from the store.
 
 This package imports nothing heavy on import: the verifier, which must run with nothing but the
 bundle and the root public key, imports ``bundle_format`` through it.

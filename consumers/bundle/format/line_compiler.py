@@ -1,6 +1,6 @@
 """The JSON Lines form of an event computed straight from its Avro bytes, by Python code
 generated once per schema: no decoded record, no JSON encoder, several times cheaper than
-:class:`~consumers.export.event_json.EventRenderer` (decode, convert, encode).
+:class:`~consumers.bundle.format.event_json.EventRenderer` (decode, convert, encode).
 
 It is an accelerator that may only ever agree with the renderer. :func:`compile_line_renderers`
 returns functions ``render(event_bytes, event_id, producer_id) -> bytes | None``; one returns

@@ -60,7 +60,7 @@ EVENTS_DIR = "events"
 SCHEMAS_DIR = "schemas"
 
 PLATFORM_KEY_PREFIX = "aigc-audit."
-"""Mirrors ``consumers.key_registry``: producer ids the root gives the platform's own keys."""
+"""Mirrors ``consumers.keys.registry``: producer ids the root gives the platform's own keys."""
 CHECKPOINT_KEY_OWNER = f"{PLATFORM_KEY_PREFIX}checkpoint"
 EXPORT_KEY_OWNER = f"{PLATFORM_KEY_PREFIX}export"
 

@@ -23,8 +23,8 @@ standard library, fastavro, cryptography and the client library.
 Check 6 holds nearly all the work of a big bundle (every event hashed, proven, decoded and
 compared with its JSON line). It reads the events files in chunks, each first through a fast
 path (``fast_events``: batches' trees rebuilt at once, JSON lines rendered by code generated per
-schema, ``consumers.export.line_compiler``) that only tells whether the chunk is clean; a chunk
-that is not goes through the exact check event by event, which names the problems. The chunks
+schema, ``consumers.bundle.format.line_compiler``) that only tells whether the chunk is clean; a
+chunk that is not goes through the exact check event by event, which names the problems. The chunks
 of a directory bundle are spread over worker processes (``verify_bundle(..., workers=N)``; by
 default one per core when the events files hold more than some 30,000 events). The result,
 problems and their order included, is the same whichever way a chunk went and however many

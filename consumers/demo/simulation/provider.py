@@ -1,6 +1,6 @@
 """Synthetic traffic of a realistic provider: what ``aigc-audit demo`` and ``emit`` send.
 
-:func:`simulate` plays one period of the provider in :mod:`consumers.simulation.catalogue`:
+:func:`simulate` plays one period of the provider in :mod:`consumers.demo.simulation.catalogue`:
 thousands of users generating text, images, audio, video and code, the filters and reviewers
 acting on what they flag, sanctions against repeat offenders, complaints, personal-information
 requests, and the model platform's and compliance office's records. A seed fixes everything,
