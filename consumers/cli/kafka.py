@@ -18,10 +18,10 @@ from pathlib import Path
 
 import click
 
+from aigc_audit.consumers.app.kafka_setup import set_up_platform
 from aigc_audit.consumers.app.settings import Settings, load_settings
 from aigc_audit.infra.kafka import broker
 from aigc_audit.infra.kafka.broker import BrokerState
-from aigc_audit.infra.kafka.tools import InfraError
 
 
 def _settings() -> Settings:
@@ -35,44 +35,6 @@ def _settings() -> Settings:
 def _state_dir(given: Path | None) -> Path:
     """``--state-dir``, else ``<data dir>/kafka``."""
     return given if given is not None else _settings().data_dir / "kafka"
-
-
-def set_up_platform(state: BrokerState, settings: Settings) -> None:
-    """As the admin principal: the topics of ``settings`` and each role's ACLs on them."""
-    from aigc_audit.consumers.errors import PlatformError
-    from aigc_audit.producers.transports.kafka_security import KafkaSecurity
-    from aigc_audit.producers.transports.kafka_topics import (
-        Principals,
-        TopicPlan,
-        ensure_topics,
-        grant_acls,
-    )
-
-    creds = state.credentials()
-    admin = KafkaSecurity(
-        "SASL_SSL",
-        "SCRAM-SHA-512",
-        creds["admin"]["username"],
-        creds["admin"]["password"],
-        state.ca_file,
-    )
-    plan = TopicPlan(
-        settings.events_topic,
-        settings.keys_topic,
-        settings.partitions or 6,
-        settings.replication_factor,
-        settings.checkpoints_topic,
-    )
-    principals = Principals(
-        producer=creds["producer"]["username"],
-        key_publisher=creds["key_publisher"]["username"],
-        materialiser=creds["materialiser"]["username"],
-    )
-    try:
-        ensure_topics(state.bootstrap, plan, security=admin)
-        grant_acls(state.bootstrap, plan, settings.consumer_group, principals, admin)
-    except PlatformError as exc:
-        raise InfraError(f"the broker is up but its set-up failed: {exc}") from exc
 
 
 def _describe_security(state: BrokerState, settings: Settings) -> None:
