@@ -167,6 +167,7 @@ def test_kafka_needs_a_bootstrap(tmp_path: Path) -> None:
 
 
 @pytest.mark.chdb
+@pytest.mark.slow
 def test_every_stage_gets_a_figure_next_to_its_library(tmp_path: Path) -> None:
     said: list[str] = []
     figures = measure_stages(

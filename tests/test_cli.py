@@ -160,6 +160,7 @@ def test_data_directory_held_by_another_process(populated: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_demo_json_summary_and_rerun(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
     for _ in range(2):  # a second demo starts afresh in the directory the first one made
@@ -218,6 +219,7 @@ def test_demo_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:
     assert (data_dir / "bus.sqlite3").read_bytes() == b"production data"
 
 
+@pytest.mark.slow
 def test_export_report_and_verify_from_the_cli(populated: Path, tmp_path: Path) -> None:
     bundle = tmp_path / "generations.zip"
     exported = cli("export", str(bundle), "--family", "generations", data_dir=populated)

@@ -207,6 +207,7 @@ def test_a_bad_generation_is_quarantined_as_python_would(tmp_path: Path, bad: st
     assert len(generations) == len(events) == 4  # the good batches, whole
 
 
+@pytest.mark.slow
 def test_engine_accepts_nothing_python_refuses(tmp_path: Path) -> None:
     """Random damage to generation events: whatever the engine passes, fastavro decodes as a
     record of the batch's producer, and the rows the engine inserts equal Python's."""

@@ -532,6 +532,7 @@ def test_cli_refuses_a_short_retention_in_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.chdb
+@pytest.mark.slow
 def test_cli_migrates_an_old_store_and_then_does_nothing(tmp_path: Path) -> None:
     dry = run_cli(tmp_path, "--dry-run")
     assert dry.returncode == 0, dry.stderr

@@ -33,6 +33,7 @@ def events_seen(data_dir: Path) -> int:
     return sum(row["events"] for row in json.loads(result.stdout))
 
 
+@pytest.mark.slow
 def test_serve_materialises_while_others_query(tmp_path: Path) -> None:
     data = tmp_path / "data"
     first = run(

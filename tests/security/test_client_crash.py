@@ -155,6 +155,7 @@ def _flushed_ids(side: Path) -> set[uuid.UUID]:
     return ids
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flapping", [False, True], ids=["bus-up", "bus-flapping"])
 def test_sigkill_at_random_points_never_forks_and_never_loses_a_flushed_event(
     tmp_path: Path, flapping: bool

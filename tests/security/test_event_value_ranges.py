@@ -349,6 +349,7 @@ def _family_rows(h: Harness, table: str) -> list[str]:
     return sorted(repr(actual_row(r)) for r in rows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("schema", "path"), sorted(EXPECTED))
 def test_beyond_the_column_is_quarantined_and_the_extremes_are_stored(
     tmp_path: Path, schema: str, path: tuple[str, ...]

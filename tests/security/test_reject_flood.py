@@ -74,6 +74,7 @@ class Garbage:
         return at + n
 
 
+@pytest.mark.slow
 def test_a_flood_does_not_halt_ingestion(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
     good = h.chain(
         GOOD, [[h.encode(generation(100 * s + i), GOOD) for i in range(3)] for s in range(8)]
