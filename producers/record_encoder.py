@@ -378,8 +378,8 @@ class _Compiler:
         elif kind == "null":
             code.check(f"if {var} is not None: raise _Misfit")
         elif kind == "boolean":
-            if in_union:
-                code.check(f"if {var}.__class__ is not bool: raise _Misfit")
+            # In a union or not: _BOOLEAN[0] and [1] would write an int fastavro refuses.
+            code.check(f"if {var}.__class__ is not bool: raise _Misfit")
             code.write(f"_BOOLEAN[{var}]")
         elif kind in ("int", "long"):
             if in_union:
