@@ -14,17 +14,14 @@ from __future__ import annotations
 import os
 
 from hypothesis import settings
-from hypothesis.errors import InvalidArgument
 
-_PROFILES = {
-    "ci": {"max_examples": 200, "derandomize": True, "deadline": None, "print_blob": True},
-    "soak": {"max_examples": 20_000, "derandomize": False, "deadline": None, "print_blob": True},
-}
-for _name, _values in _PROFILES.items():
-    try:
-        settings.get_profile(_name)
-    except InvalidArgument:  # not registered yet by another conftest
-        settings.register_profile(_name, **_values)  # type: ignore[arg-type]
+# The same profiles as tests/security/conftest.py registers (whichever registers last, they
+# are one); hypothesis has a "ci" profile of its own, which these replace. Each test here sets
+# its own deadline (None: a poll through chDB or a bundle verification takes milliseconds).
+settings.register_profile("ci", max_examples=200, derandomize=True, deadline=1000, print_blob=True)
+settings.register_profile(
+    "soak", max_examples=20_000, derandomize=False, deadline=2000, print_blob=True
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

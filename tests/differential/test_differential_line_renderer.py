@@ -23,6 +23,7 @@ from aigc_audit.consumers.bundle.format.line_compiler import compile_line_render
 from aigc_audit.producers.codec import HEADER_SIZE, default_catalogue
 from aigc_audit.producers.errors import AuditError
 from tests.differential.avro_values import FAMILIES, damaged, encode, records
+from tests.differential.conftest import scaled
 
 CATALOGUE = default_catalogue()
 RENDERER = fmt.EventRenderer(CATALOGUE)
@@ -82,7 +83,7 @@ def cases(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]], list[bytes], list
     return family, recs, encoded, fed
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=scaled(150), deadline=None)
 @given(cases(), st.sampled_from(["head", "other-event", "other-producer"]))
 def test_generated_renderers_answer_only_the_exact_line(
     case: tuple[str, list[dict[str, Any]], list[bytes], list[bytes]], who: str
@@ -111,7 +112,7 @@ def test_generated_renderers_answer_only_the_exact_line(
                 HITS["fast"] += any(line is not None for line in lines)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=scaled(60), deadline=None)
 @given(st.sampled_from(FAMILIES), st.data())
 def test_renderers_of_one_family_agree_across_many_events(family: str, data: st.DataObject) -> None:
     """A run of events under one set of renderers, as a chunk is checked: an event's line never

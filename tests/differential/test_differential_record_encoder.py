@@ -224,7 +224,7 @@ def test_compiled_encoders_write_fastavros_bytes_or_nothing(
         assert many[1][1] == exact[1]
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=scaled(80), deadline=None)
 @given(st.sampled_from(BASE))
 def test_unchanged_events_take_the_compiled_path(event: AuditEvent) -> None:
     """The property above is not vacuous: every kind's compiled code writes its valid events."""
@@ -245,7 +245,7 @@ events_of_a_batch = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=scaled(150), deadline=None)
 @given(
     events_of_a_batch,
     st.one_of(st.sampled_from(LONG_EDGES), st.integers(0, 2**63 - 1)),
