@@ -6,7 +6,7 @@ import atexit
 import uuid
 import weakref
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -401,7 +401,7 @@ def _expect(event: object, kind: type[T]) -> T:
     return event
 
 
-def build_event(kind: type[E], **fields: object) -> E:
+def build_event(kind: type[E], **fields: Any) -> E:
     """Validate ``fields`` into an event of ``kind``, raising EventValidationError on bad input."""
     try:
         return kind(**fields)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint as _fastavro_fingerprint
@@ -492,7 +492,9 @@ class SchemaCatalogue:
             beyond = _out_of_int_range(record, reader.int_paths)
             if beyond is not None:
                 raise DecodeError(f"malformed Avro body for {where}: int {beyond} beyond 32 bits")
-        return reader.fullname, record
+        # Every catalogue entry is a record schema (the fullname above is a record's), and
+        # fastavro reads a record as a dict.
+        return reader.fullname, cast("dict[str, Any]", record)
 
 
 @functools.cache

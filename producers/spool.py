@@ -56,7 +56,7 @@ from aigc_audit.producers.errors import SpoolError, SpoolFullError
 try:  # POSIX only; elsewhere the spool simply is not guarded against a second opener.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # the module's stand-in where there is none
 
 __all__ = ["DiskSpool", "SpoolDepth", "SpooledMessage"]
 

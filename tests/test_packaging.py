@@ -48,6 +48,8 @@ def test_the_wheel_holds_one_top_level_name(wheel: Path) -> None:
     assert len(sql) >= 8
     assert {"aigc_audit/producers/client.py", "aigc_audit/consumers/cli/main.py"} <= names
     assert "aigc_audit/infra/kafka/pom.xml" in names
+    # PEP 561: a service's type checker reads our annotations only when the marker is there.
+    assert "aigc_audit/py.typed" in names
     (metadata,) = (n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "aigc_audit.consumers.cli.main:main" in zipfile.ZipFile(wheel).read(metadata).decode()
 

@@ -308,7 +308,7 @@ def load_settings(
 ) -> Settings:
     """Settings from defaults, then the config file, the environment and overrides (highest)."""
     env = dict(os.environ if environ is None else environ)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # raw (text, TOML) values: pydantic validates them below
     path = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
     if path is None and DEFAULT_CONFIG_FILE.is_file():
         path = DEFAULT_CONFIG_FILE

@@ -37,7 +37,7 @@ def _produce(settings: dict[str, Any], events: int, key_pem: bytes, ready: Any, 
 
     config = Settings(**settings)
     private = serialization.load_pem_private_key(key_pem, password=None)
-    key = SigningKey(private)  # type: ignore[arg-type]
+    key = SigningKey(private)  # type: ignore[arg-type]  # the bench's own key: Ed25519
     catalogue = default_catalogue()
     prepared = [
         generation(n).to_record(service_id=SERVICES[0], producer_id=f"{SERVICES[0]}-1")

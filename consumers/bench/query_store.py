@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from aigc_audit.consumers.demo.simulation.catalogue import (
     COMPLIANCE_SERVICE_ID,
@@ -216,6 +216,10 @@ class _Plan:
 # SQL building blocks
 
 
+_Key = TypeVar("_Key", bound=str | None)
+"""The keys of a weighted choice: SQL string literals, None for NULL."""
+
+
 def _lit(value: str | None) -> str:
     if value is None:
         return "NULL"
@@ -306,7 +310,7 @@ class _Sql:
         """A uniform number in [0, 1) of ``key`` under this seed and ``salt``."""
         return f"({self.h(salt, key)} % 1000003 / 1000003.0)"
 
-    def pick(self, u: str, weighted: Mapping[str | None, float]) -> str:
+    def pick(self, u: str, weighted: Mapping[_Key, float]) -> str:
         """One of the keys of ``weighted`` (SQL literals), chosen by ``u`` with their weights."""
         total = sum(weighted.values())
         items = list(weighted.items())
@@ -595,7 +599,7 @@ FROM ({body})"""
         body = self.generation_layer(inner)
         due = 15 * DAY_US
 
-        def grounds(options: tuple[tuple[str | None, str, int], ...], index: int) -> str:
+        def grounds(options: tuple[tuple[str | None, str, int], ...], index: Literal[0, 1]) -> str:
             chosen = self.pick_index(self.u("kgr", "k"), [w for _, _, w in options])
             return f"{_arr([o[index] for o in options])}[{chosen}]"
 

@@ -62,7 +62,8 @@ def run_part(name: str, args: dict[str, Any], timeout_s: float = 1800.0) -> dict
     if done.returncode != 0 or not lines:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise BenchError(f"bench part {name} failed: {tail}")
-    return json.loads(lines[-1])
+    result: dict[str, Any] = json.loads(lines[-1])  # a part prints one JSON object last
+    return result
 
 
 def run_bench(

@@ -64,9 +64,15 @@ from aigc_audit.producers.batch import SignedBatch, seal_batch
 from aigc_audit.producers.codec import HEADER_SIZE, SchemaCatalogue, default_catalogue
 from aigc_audit.producers.events import (
     AuditEvent,
+    Channel,
+    DetectionSource,
     Generation,
     ImplicitLabel,
+    Modality,
     ModerationAction,
+    ModerationOutcome,
+    ModerationTarget,
+    SafetyVerdict,
 )
 from aigc_audit.producers.merkle import merkle_root
 from aigc_audit.producers.pseudonym import pseudonymise
@@ -185,10 +191,10 @@ def bytes_per_event(encoded: Sequence[bytes], messages: Sequence[bytes]) -> Wire
 _T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
 _SECRET = b"aigc-audit-bench-pseudonym-secret"
 _MODELS = (
-    ("chat-model", "2.1", "Beijing-ChatModel-202405150012", "text"),
-    ("chat-model", "2.2", "Beijing-ChatModel-202405150012", "text"),
-    ("image-model", "1.4", "Shanghai-ImageModel-202406010007", "image"),
-    ("code-model", "3.0", None, "code"),
+    ("chat-model", "2.1", "Beijing-ChatModel-202405150012", Modality.TEXT),
+    ("chat-model", "2.2", "Beijing-ChatModel-202405150012", Modality.TEXT),
+    ("image-model", "1.4", "Shanghai-ImageModel-202406010007", Modality.IMAGE),
+    ("code-model", "3.0", None, Modality.CODE),
 )
 
 
@@ -206,21 +212,21 @@ def build_events(n: int) -> list[AuditEvent]:
                 ModerationAction(
                     occurred_at=when,
                     case_id=f"case-{i}",
-                    target="generation",
+                    target=ModerationTarget.GENERATION,
                     target_ref=f"req-{i - 1}",
                     subject=subject,
                     model_name=name,
                     model_version=version,
-                    detection_source="output_filter",
+                    detection_source=DetectionSource.OUTPUT_FILTER,
                     risk_category="A.1.6",
-                    action="block_generation",
+                    action=ModerationOutcome.BLOCK_GENERATION,
                     detected_at=when,
                     acted_at=when + timedelta(milliseconds=5),
                     reviewer="output-filter-v3",
                 )
             )
             continue
-        media = modality == "image"
+        media = modality == Modality.IMAGE
         events.append(
             Generation(
                 occurred_at=when,
@@ -229,7 +235,7 @@ def build_events(n: int) -> list[AuditEvent]:
                 model_version=version,
                 filing_number=filing,
                 modality=modality,
-                channel="app" if i % 3 else "api",
+                channel=Channel.APP if i % 3 else Channel.API,
                 subject=subject,
                 input_sha256=hashlib.sha256(f"prompt {i}".encode()).digest(),
                 output_sha256=hashlib.sha256(f"answer {i}".encode()).digest(),
@@ -242,7 +248,7 @@ def build_events(n: int) -> list[AuditEvent]:
                     if media
                     else None
                 ),
-                safety_verdict="passed" if i % 50 else "refused",
+                safety_verdict=SafetyVerdict.PASSED if i % 50 else SafetyVerdict.REFUSED,
                 minor_mode=i % 11 == 0,
                 latency_ms=300 + i % 1700,
             )
@@ -810,7 +816,9 @@ def _raw_arrow_table(table: Table, rows: Sequence[Mapping[str, Any]]) -> Any:
     return pa.table(arrays)
 
 
-def _raw_inserts(store: Any, by_table: Mapping[str, tuple[Table, list[dict[str, Any]]]]) -> dict:
+def _raw_inserts(
+    store: Any, by_table: Mapping[str, tuple[Table, list[dict[str, Any]]]]
+) -> dict[str, float]:
     """Time the two fastest raw chDB inserts found, one statement per table each, their input
     made beforehand: JSONEachRow text inline, and an Arrow table read by ``Python()``.
     Returns ``{description: seconds}``."""

@@ -175,7 +175,12 @@ def bench(
         export_events=export_events,
     )
     with err.status("benchmarking") as status:
-        result = run_bench(plan, say=lambda text: (status.update(text), err.log(text)))
+
+        def say(text: str) -> None:
+            status.update(text)
+            err.log(text)
+
+        result = run_bench(plan, say=say)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
     console.print(figures_table(result))

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -124,7 +124,8 @@ def verify(ctx: click.Context, bundle: Path | None, trust: Path | None, check_st
     else:
         if trust is None:
             raise InspectionError("verifying a bundle needs --trust ROOT_PUBLIC_KEY")
-        ok = _verify_bundle(bundle, load_public_key(trust))  # type: ignore[arg-type]
+        # not None: without --store, the check above refused a missing BUNDLE
+        ok = _verify_bundle(cast(Path, bundle), load_public_key(trust))
     if not ok:
         sys.exit(VERIFICATION_FAILED)
 
@@ -192,9 +193,9 @@ def export(
             with_report=not no_report,
             progress=_counter(progress, f"exporting to {out_path}"),
         )
-    families = ", ".join(f"{n:,} {f}" for f, n in sorted(summary.events_by_family.items()))
+    counts = ", ".join(f"{n:,} {f}" for f, n in sorted(summary.events_by_family.items()))
     out.print(
-        f"wrote {out_path}: {summary.events:,} events ({families or 'none'}) in "
+        f"wrote {out_path}: {summary.events:,} events ({counts or 'none'}) in "
         f"{summary.batches:,} batches, {summary.checkpoints} checkpoints, {summary.keys} keys; "
         f"{summary.files} files, {summary.bytes / 1e6:,.1f} MB, {summary.seconds:.1f} s"
     )

@@ -214,10 +214,10 @@ class LogicalChecks:
         if fullname in FAMILY_TABLES:  # other records (a batch, a key) have no store columns
             beyond = self._range_check(fullname)(record)
             if beyond >= 0:
-                field = self.ranges(fullname)[beyond]
+                ranged = self.ranges(fullname)[beyond]
                 raise ValueError(
-                    f"{'.'.join(field.path)} = {_value(record, field.path)} does not fit the "
-                    f"store column {field.column} {field.column_type}"
+                    f"{'.'.join(ranged.path)} = {_value(record, ranged.path)} does not fit the "
+                    f"store column {ranged.column} {ranged.column_type}"
                 )
         for field in self.fields(fullname):
             value = _value(record, field.path)

@@ -90,7 +90,8 @@ def generation_stats(scope: Scope) -> dict[str, list[dict[str, Any]]]:
             if record["generations"]:
                 stats[record["grouping_set"]].append(record)
         scope.cache["generations"] = stats
-    return scope.cache["generations"]
+    cached: dict[str, list[dict[str, Any]]] = scope.cache["generations"]  # the stats above
+    return cached
 
 
 def pick(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[tuple[Any, ...]]:

@@ -77,7 +77,7 @@ def _number(value: object) -> float:
     if value is None or isinstance(value, bool):
         return 0.0
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]  # what float() refuses is caught
     except (TypeError, ValueError):
         return 0.0
     return number if math.isfinite(number) and number > 0 else 0.0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aigc_audit.consumers.store.base import QueryResult, StoreError
 from aigc_audit.consumers.store.migrations import MigrationContext
@@ -105,6 +105,21 @@ def arrow_columns(table: Table, rows: Sequence[Mapping[str, Any]]) -> Any:
     return pa.table(arrays)
 
 
+class ChdbResult(Protocol):
+    def bytes(self) -> bytes: ...
+
+
+class ChdbSession(Protocol):
+    """What the platform uses of ``chdb.session.Session``, whose methods chDB ships without
+    annotations (so every call of them would be an untyped call)."""
+
+    def query(
+        self, sql: str, fmt: str = "CSV", udf_path: str = "", params: dict[str, str] | None = None
+    ) -> ChdbResult: ...
+
+    def close(self) -> None: ...
+
+
 class EmbeddedStore:
     """A store in a local directory, run by chDB. One process at a time owns the directory."""
 
@@ -114,8 +129,10 @@ class EmbeddedStore:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.database = database
+        # Typed through ChdbSession: the class itself, unannotated, fits it.
+        open_session: Callable[[str], ChdbSession] = chdb.session.Session
         try:
-            self._session = chdb.session.Session(str(path))
+            self._session = open_session(str(path))
         except Exception as exc:  # chDB reports a held directory as a bare RuntimeError
             raise StoreError(f"cannot open the embedded store at {path}: {exc}") from exc
 

@@ -236,7 +236,7 @@ class ReaderPolicy:
             "FROM system.functions FORMAT JSONCompact"
         )
         rows = [tuple(row) for row in json.loads(raw)["data"]]
-        return cls(rows, databases)  # type: ignore[arg-type]
+        return cls(rows, databases)
 
     # -- statements -----------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from aigc_audit.consumers.store.base import QueryResult, Store
@@ -111,7 +111,8 @@ class StoreServer:
                 raise ValueError(f"cannot load the TLS certificate {tls_cert}: {exc}") from exc
             self._httpd.tls = context
             self.scheme = "https"
-        self.host, self.port = self._httpd.server_address[:2]
+        # An IP socket's address: (host text, port), and two more items for IPv6.
+        self.host, self.port = cast("tuple[str, int]", self._httpd.server_address[:2])
         self._thread: threading.Thread | None = None
         self._serving = threading.Event()
 
@@ -454,9 +455,9 @@ def _brotli(raw: bytes, limit: int) -> bytes:
 
 def _zstd_decoder() -> Any:
     try:
-        from compression import zstd  # type: ignore[import-not-found]  # Python 3.14
+        from compression import zstd  # type: ignore[import-not-found]  # Python 3.14+; mypy checks 3.11
     except ImportError:
-        from backports import zstd  # type: ignore[no-redef]
+        from backports import zstd
     return zstd.ZstdDecompressor()
 
 

@@ -296,7 +296,8 @@ def answers(bootstrap: str, timeout: float = 2.0, cafile: str | None = None) -> 
                 head = _recv_exactly(sock, 4 + 4 + 2)  # size, correlation id, error code
     except (OSError, ValueError):  # ssl.SSLError is an OSError
         return False
-    _, got_id, error_code = struct.unpack(">iih", head)
+    unpacked: tuple[int, int, int] = struct.unpack(">iih", head)
+    _, got_id, error_code = unpacked
     return got_id == correlation_id and error_code == 0
 
 

@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from aigc_audit.producers.closing import Closing
 from aigc_audit.producers.errors import BusError, BusUnavailableError
@@ -259,7 +260,7 @@ class _Db:
                 self.conn.close()
 
 
-def _rows_to_messages(rows: list[tuple]) -> list[BusMessage]:
+def _rows_to_messages(rows: list[tuple[Any, ...]]) -> list[BusMessage]:
     return [BusMessage(t, p, o, k, v, ts) for (t, p, o, k, v, ts) in rows]
 
 

@@ -102,7 +102,7 @@ class KafkaGroupReader:
         self._assignment_changed = False
         reader = self
 
-        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped: an Any base
             def on_partitions_revoked(self, revoked: Any) -> None:
                 # Every settled poll was committed already; commit once more so a slow commit
                 # cannot leave finished work to the next owner. Asynchronously: kafka-python

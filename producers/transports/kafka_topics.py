@@ -230,10 +230,10 @@ def delete_topics(
         admin.close()
 
 
-def _wait_for_leaders(admin: object, topics: list[str], timeout_s: float) -> None:
+def _wait_for_leaders(admin: Any, topics: list[str], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
-        described = admin.describe_topics(topics)  # type: ignore[attr-defined]
+        described = admin.describe_topics(topics)
         ready = all(
             t.get("error_code", 0) == 0
             and t.get("partitions")

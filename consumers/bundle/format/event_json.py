@@ -110,8 +110,8 @@ def _converter(schema: Any, named: dict[str, _Converter | None]) -> _Converter |
         named[schema["name"]] = record
         return record
     if kind == "array":
-        c = _converter(schema["items"], named)
-        return None if c is None else (lambda v: [None if x is None else c(x) for x in v])
+        item = _converter(schema["items"], named)
+        return None if item is None else (lambda v: [None if x is None else item(x) for x in v])
     if kind == "map":
         c = _converter(schema["values"], named)
         return (

@@ -32,7 +32,7 @@ import re
 import struct
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from aigc_audit.producers.codec import HEADER_SIZE, MAGIC, SchemaCatalogue
 
@@ -318,7 +318,7 @@ class _Generator:
         fields = list(schema["fields"])
         i = 0
         while i < len(fields):
-            run = []
+            run: list[Mapping[str, Any]] = []
             while (
                 path is not None
                 and i + len(run) < len(fields)
@@ -510,7 +510,11 @@ class _Generator:
             self.line(f"{'if' if first else 'elif'} {u} == {2 * i}:")
             first = False
             self.indent += 1
-            expr = self.scoped(lambda branch=branch: self.value(branch, named))
+
+            def build(branch: Any = branch) -> None:
+                self.value(branch, named)
+
+            expr = self.scoped(build)
             self.line(f"{out} = {expr}")
             self.indent -= 1
         # null (when the union has it), otherwise None: a join of None raises.
@@ -721,7 +725,8 @@ def constant_fields(
             if all(c == column[0] for c in column[1:]):
                 found.add(prefix + key)
             elif all(isinstance(c, dict) for c in column):
-                walk(column, f"{prefix}{key}.")
+                # every entry is a dict (checked just above), which mypy cannot see
+                walk(cast("list[dict[str, Any]]", column), f"{prefix}{key}.")
 
     walk(records, "")
     return frozenset(found)

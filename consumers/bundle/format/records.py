@@ -182,7 +182,8 @@ def _hex(obj: Mapping[str, Any], name: str, what: str, size: int | None = None) 
 def _opt_int(obj: Mapping[str, Any], name: str, what: str) -> int | None:
     if obj.get(name) is None:
         return None
-    return _field(obj, name, int, what)
+    value: int = _field(obj, name, int, what)  # _field checked it is an int
+    return value
 
 
 # --- keys.json -----------------------------------------------------------------------------

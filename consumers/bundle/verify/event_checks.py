@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 from fastavro import reader as avro_reader
 from fastavro.schema import to_parsing_canonical_form
@@ -259,7 +259,9 @@ class EventChecks(VerifierBase):
                 return 0
             renderer = fmt.EventRenderer(catalogue) if catalogue is not None else None
             try:
-                self._check_records(avro_name, family, records, state, renderer, problem)
+                # the writer schema is the exported event's (checked above): dicts
+                exported = cast("Iterator[dict[str, Any]]", records)
+                self._check_records(avro_name, family, exported, state, renderer, problem)
             except Damaged as exc:
                 problem(f"{avro_name} is damaged after record {exc.count} ({exc.reason})")
         if lines is not None:
@@ -454,17 +456,22 @@ class EventChecks(VerifierBase):
                 def blocks(begin: int = begin, end: int = end) -> bytes:
                     return avro[begin:end]
 
+                result: ChunkGetter
                 if futures:
 
-                    def result(_: int, k: int = k) -> fast.ChunkResult:
+                    def pooled(_: int, k: int = k) -> fast.ChunkResult:
                         return futures[k].result()
+
+                    result = pooled
                 else:
 
-                    def result(at: int, begin: int = begin, end: int = end) -> fast.ChunkResult:
+                    def here(at: int, begin: int = begin, end: int = end) -> fast.ChunkResult:
                         task = fast.ChunkTask(
                             family, avro_path, jsonl_path, container, begin, end, at, at
                         )
                         return fast.check_task(checker, task)
+
+                    result = here
 
                 yield blocks, result
 
@@ -512,7 +519,10 @@ class EventChecks(VerifierBase):
                         return fast.UNCLEAN
                     return checker.check(family, container, data, source, at)
 
-                yield (lambda data=data: data), result
+                def block(data: bytes = data) -> bytes:
+                    return data
+
+                yield block, result
 
         def close() -> None:
             for fh in opened + [s.fh for s in lines]:
@@ -554,7 +564,11 @@ class EventChecks(VerifierBase):
                 exact = _Exact(lines, False)
             last_exact = True
             exact.n = n
-            records = avro_reader(fast.spliced(plan.container, blocks))
+            # the events file's own header, whose schema the plan checked is the exported
+            # event's: its records read as dicts
+            records = cast(
+                "Iterator[dict[str, Any]]", avro_reader(fast.spliced(plan.container, blocks))
+            )
             try:
                 self._check_records(plan.avro_name, plan.family, records, exact, renderer, problem)
             except Damaged as exc:
@@ -668,7 +682,7 @@ def line_names(line: str, event_id: str) -> bool:
     return isinstance(obj, dict) and obj.get("event_id") == event_id
 
 
-def _map(path: str) -> Any:
+def _map(path: str) -> bytes | mmap.mmap:
     with open(path, "rb") as fh:
         if not os.fstat(fh.fileno()).st_size:
             return b""

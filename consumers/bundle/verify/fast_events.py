@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from fastavro import parse_schema, schemaless_reader
 
@@ -90,7 +90,8 @@ def read_header(fh: IO[bytes]) -> Container:
     """The header of the container at the start of ``fh``, left positioned at its first block;
     Unreadable if it is not one."""
     try:
-        header = schemaless_reader(fh, _HEADER_SCHEMA, None)
+        # _HEADER_SCHEMA is a record: fastavro reads it as a dict
+        header = cast("dict[str, Any]", schemaless_reader(fh, _HEADER_SCHEMA, None))
         size = fh.tell()
         fh.seek(0)
         raw = fh.read(size)
@@ -492,7 +493,7 @@ class ChunkChecker:
                 except Exception:  # one event the fast renderer cannot take: one by one
                     run = [None]
                 if None not in run:
-                    out += run
+                    out += cast("list[bytes]", run)  # no None in it, as just checked
                     continue
             version = events[a][:HEADER_SIZE]
             for data, event_id in zip(events[a:b], event_ids[a:b], strict=True):

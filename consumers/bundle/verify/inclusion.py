@@ -38,7 +38,7 @@ def included(
     has established: a later proof that reaches an established node with the same remaining
     path is done there (so a whole batch costs about one hash per event, not log2 n)."""
     fn, sn, r, level = index, size - 1, leaf, 0
-    trail = []
+    trail: list[tuple[int, bytes, int]] = []
     for pos, p in enumerate(proof):
         if sn == 0 or len(p) != 32:
             return False

@@ -185,9 +185,11 @@ class SignatureChecks(VerifierBase):
             return f"batch {name} is signed by key {batch.key_id}, {why}"
         if reg.producer_id != batch.producer_id:
             return f"batch {name} is signed by key {reg.key_id} of {reg.producer_id}"
-        valid, why = reg.is_valid_at(batch.created_at_us)
+        valid, invalid_why = reg.is_valid_at(batch.created_at_us)
         if not valid:
-            return f"batch {name}: key {reg.key_id} was not valid at the batch's time ({why})"
+            return (
+                f"batch {name}: key {reg.key_id} was not valid at the batch's time ({invalid_why})"
+            )
         try:
             signing_input = batch_signing_input(batch.head)
         except ValueError as exc:

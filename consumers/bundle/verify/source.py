@@ -155,7 +155,12 @@ class ZipSource(BundleSource):
             return
         names = [i.filename for i in infos]
         seen: set[str] = set()
-        self.duplicates = tuple(sorted({n for n in names if n in seen or seen.add(n)}))
+        repeated: set[str] = set()
+        for n in names:
+            if n in seen:
+                repeated.add(n)
+            seen.add(n)
+        self.duplicates = tuple(sorted(repeated))
         self._names = sorted(n for n in set(names) if not os_metadata(n))
         self.ignored = sorted(n for n in set(names) if os_metadata(n))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aigc_audit.consumers.bundle.format import records as fmt
 from aigc_audit.consumers.bundle.verify.inclusion import BatchState
@@ -15,7 +15,7 @@ from aigc_audit.producers.signing import KeyRegistration, key_id_for
 
 def same_json(line: str, rendered: str) -> bool:
     try:
-        return json.loads(line) == json.loads(rendered)
+        return bool(json.loads(line) == json.loads(rendered))
     except ValueError:
         return False
 
@@ -50,6 +50,17 @@ class VerifierBase:
         self.result.counts = self.found
         self.result.manifest = self.manifest
         return self.result
+
+    if TYPE_CHECKING:
+        # The checks, each defined by the mixin of its stage (ManifestChecks, SignatureChecks,
+        # EventChecks) that BundleVerifier combines; declared here for _run_steps only.
+        def _check_manifest(self, problem: Problems) -> str: ...
+        def _check_files(self, problem: Problems) -> str: ...
+        def _check_keys(self, problem: Problems) -> str: ...
+        def _check_checkpoints(self, problem: Problems) -> str: ...
+        def _check_batches(self, problem: Problems) -> str: ...
+        def _check_events(self, problem: Problems) -> str: ...
+        def _check_counts(self, problem: Problems) -> str: ...
 
     def _start(self) -> None:
         """Set going, ahead of the checks, work that does not depend on their outcome."""

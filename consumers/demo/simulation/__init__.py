@@ -15,9 +15,9 @@ from aigc_audit.consumers.demo.simulation.catalogue import (
     ProviderProfile,
     Service,
 )
+from aigc_audit.consumers.demo.simulation.plan import SimulationPlan
 from aigc_audit.consumers.demo.simulation.provider import (
     FAMILIES,
-    SimulationPlan,
     SimulationSummary,
     collect,
     simulate,

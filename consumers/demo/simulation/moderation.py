@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,7 +45,7 @@ _VISUAL_RISKS = {
 _AUDIO_RISKS = {"A.1.6": 10, "A.1.7": 10, "A.4.7": 10, "A.4.3": 5, "A.3.1": 8}
 _CODE_RISKS = {"A.3.1": 15, "A.3.3": 8, "A.4.6": 12, "A.1.8": 4, "A.4.5": 5}
 
-_RISK_MIX = {
+_RISK_MIX: dict[Modality, Mapping[str, float]] = {
     Modality.TEXT: _TEXT_RISKS,
     Modality.IMAGE: _VISUAL_RISKS,
     Modality.VIDEO: _VISUAL_RISKS,
@@ -56,7 +57,7 @@ _RISK_MIX = {
 # mid-stream, or delivered and escalated to a human reviewer.
 _PATHS = ("refuse", "block", "stop", "review")
 
-_REVIEW_OUTCOMES = (
+_REVIEW_OUTCOMES: tuple[tuple[ModerationOutcome, float], ...] = (
     (ModerationOutcome.DELETE, 0.5),
     (ModerationOutcome.LABEL, 0.25),
     (ModerationOutcome.STOP_TRANSMISSION, 0.1),

@@ -27,8 +27,9 @@ _CHANNELS = ("in_app", "hotline", "email", "web_form")
 _CHANNEL_WEIGHTS = (55, 10, 15, 20)
 
 _NO_RISK = None
+_Grounds = tuple[tuple[str | None, ModerationOutcome, int], ...]
 # (risk code found on handling, action taken, weight): about one's own generation...
-_OWN = (
+_OWN: _Grounds = (
     ("A.5.1", ModerationOutcome.LABEL, 30),  # an inaccurate answer gets a correction notice
     (_NO_RISK, ModerationOutcome.NO_ACTION, 30),  # a refusal the user thought wrong
     ("A.4.6", ModerationOutcome.DELETE, 10),
@@ -36,7 +37,7 @@ _OWN = (
     ("A.1.7", ModerationOutcome.DELETE, 6),
 )
 # ... and a third party's complaint about content someone published.
-_THIRD_PARTY = (
+_THIRD_PARTY: _Grounds = (
     ("A.4.2", ModerationOutcome.DELETE, 25),
     ("A.4.3", ModerationOutcome.DELETE, 25),
     ("A.3.1", ModerationOutcome.DELETE, 20),

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 Emit = Callable[[str, AuditEvent], uuid.UUID]
 """Where the run sends each event: ``emit(service_id, event)`` returns the event id."""
 
-Action = Callable[[datetime], None]
+Action = Callable[[datetime], object]
+"""What :meth:`Runtime.at` runs; whatever it returns is not used."""
 
 _MS = timedelta(milliseconds=1)
 

@@ -74,7 +74,7 @@ _MEDIA = frozenset({Modality.IMAGE, Modality.AUDIO, Modality.VIDEO})
 # The video pipeline transcodes after labelling and sometimes loses the metadata.
 _IMPLICIT_MISS_FACTOR = {Modality.VIDEO: 3.0}
 
-_VERIFICATION_METHODS = (
+_VERIFICATION_METHODS: tuple[tuple[VerificationMethod, int], ...] = (
     (VerificationMethod.MOBILE_NUMBER, 70),
     (VerificationMethod.ID_DOCUMENT, 10),
     (VerificationMethod.FACE_MATCH, 10),
