@@ -30,6 +30,8 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m tests.import_tree $(abspath $(BIN))/lint-imports $(CURDIR)/pyproject.toml
+	$(BIN)/python -m tests.import_tree $(abspath $(BIN))/python -m mypy --config-file $(CURDIR)/pyproject.toml -p aigc_audit
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -70,3 +71,30 @@ def to_source_path(text: str, target: Path = MIRROR) -> str:
         text = text.replace(f"{target}/{package.replace('.', '/')}/", f"{folder}/")
         text = text.replace(f"{package.replace('.', '/')}/", f"{folder}/")
     return text
+
+
+def run_in_mirror(command: list[str], target: Path = MIRROR) -> subprocess.CompletedProcess[str]:
+    """``command`` run inside a fresh mirror at ``target``; see :func:`run_in`."""
+    return run_in(mirror(target), command)
+
+
+def run_in(tree: Path, command: list[str]) -> subprocess.CompletedProcess[str]:
+    """``command`` run inside the mirror ``tree``, which both tools find as the package tree
+    (``PYTHONPATH`` for grimp, ``MYPYPATH`` for mypy); its report carries mirror paths."""
+    return subprocess.run(
+        command,
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree), "MYPYPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+if __name__ == "__main__":
+    # `python -m tests.import_tree lint-imports` (or mypy ...): what `make lint` runs; plain
+    # `lint-imports` in the checkout finds only aigc_audit/__init__.py and says the rest is
+    # missing.
+    done = run_in_mirror(sys.argv[1:])
+    sys.stdout.write(to_source_path(done.stdout + done.stderr))
+    sys.exit(done.returncode)

@@ -4,35 +4,22 @@ over the package tree as it installs, and a contract broken on purpose is report
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.import_tree import ROOT, mirror, to_source_path
+from tests.import_tree import ROOT, mirror, run_in, run_in_mirror, to_source_path
 
-LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-
-
-def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(LINT_IMPORTS), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
-        cwd=tree,
-        env={**os.environ, "PYTHONPATH": str(tree)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+LINT_IMPORTS = [
+    str(Path(sys.executable).with_name("lint-imports")),
+    *(str(ROOT / "pyproject.toml"), "--no-cache"),
+]
 
 
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return mirror(tmp_path_factory.mktemp("layers") / "tree")
-
-
-def test_every_import_contract_is_kept(tree: Path) -> None:
-    done = lint_imports(tree)
+def test_every_import_contract_is_kept(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    done = run_in_mirror(LINT_IMPORTS, tree)
     report = to_source_path(done.stdout + done.stderr, tree)
     assert done.returncode == 0, report
     assert "0 broken" in report and "Contracts: " in report
@@ -64,7 +51,7 @@ def test_every_import_contract_is_kept(tree: Path) -> None:
     ],
 )
 def test_a_broken_contract_is_reported(
-    tree: Path, tmp_path: Path, module: str, imports: str, contract: str
+    tmp_path: Path, module: str, imports: str, contract: str
 ) -> None:
     broken = mirror(tmp_path / "tree")
     (broken / module).write_text(imports + "\n", encoding="utf-8")
@@ -76,7 +63,7 @@ def test_a_broken_contract_is_reported(
             + "\nfrom aigc_audit.consumers.ingest import loop as _loop  # noqa\n",
             encoding="utf-8",
         )
-    done = lint_imports(broken)
+    done = run_in(broken, LINT_IMPORTS)
     assert done.returncode != 0
     # The summary lists every contract; only the broken ones are explained after it.
     broken_part = done.stdout.split("Broken contracts", 1)[1]

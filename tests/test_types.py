@@ -5,11 +5,9 @@ mapping, so it reads a mirror of hard links instead of the checkout."""
 from __future__ import annotations
 
 import fcntl
-import os
-import subprocess
 import sys
 
-from tests.import_tree import ROOT, mirror, to_source_path
+from tests.import_tree import ROOT, run_in_mirror, to_source_path
 
 # A mirror of its own (tests/test_layers.py builds others), at a fixed place: the mirror's
 # paths and the sources' mtimes stay the same between runs, so mypy's cache stays warm.
@@ -22,20 +20,15 @@ def test_every_package_passes_mypy_strict() -> None:
     # Two sessions at once would rebuild the mirror under each other's mypy.
     with open(TREE.parent / "import-tree-mypy.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        tree = mirror(TREE)
-        done = subprocess.run(
+        done = run_in_mirror(
             [
                 *(sys.executable, "-m", "mypy", "--strict"),
                 *("--config-file", str(ROOT / "pyproject.toml")),
                 *("--cache-dir", str(CACHE)),
                 *("-p", "aigc_audit"),
             ],
-            cwd=tree,
-            env={**os.environ, "MYPYPATH": str(tree)},
-            capture_output=True,
-            text=True,
-            timeout=600,
+            TREE,
         )
-    report, code = to_source_path(done.stdout + done.stderr, tree), done.returncode
+    report, code = to_source_path(done.stdout + done.stderr, TREE), done.returncode
     assert code == 0, report
     assert "Success: no issues found" in report, report

@@ -23,6 +23,7 @@ from aigc_audit.consumers.keys.registry import (
 )
 from aigc_audit.consumers.store.base import Store
 from aigc_audit.consumers.store.embedded import EmbeddedStore
+from aigc_audit.consumers.store.served import served_store
 from aigc_audit.producers.client import AuditClient
 from aigc_audit.producers.closing import Closing
 from aigc_audit.producers.signing import SigningKey
@@ -201,8 +202,6 @@ class Deployment(Closing):
         """The store for reading: the configured server, else a running ``aigc-audit serve`` of
         this data directory (through clickhouse-connect), else the embedded store itself."""
         if self._store is None and not self.settings.clickhouse_url:
-            from aigc_audit.consumers.store.served import served_store
-
             served = served_store(self.data_dir)
             if served is not None:
                 from aigc_audit.consumers.store.clickhouse import ClickHouseStore

@@ -15,9 +15,10 @@ pytestmark = pytest.mark.chdb
 
 
 def test_serve_json_keeps_no_writer_password(tmp_path: Path) -> None:
-    from aigc_audit.consumers.app.serve import SERVE_FILE, serve
+    from aigc_audit.consumers.app.serve import serve
     from aigc_audit.consumers.app.settings import Settings
     from aigc_audit.consumers.store.passwords import hash_password
+    from aigc_audit.consumers.store.served import SERVE_FILE
 
     writer_pw = "configured-writer-pw"
     settings = Settings(
